@@ -1,0 +1,141 @@
+/**
+ * Core: the routing core assembled: router, sessions, persistence, access control, stats. Adapters
+ * receive a Core and call into it; it knows no protocol and no socket. `open` rebuilds memory from
+ * storage (subscriptions into the topic tree, retained messages, sessions with what they are owed).
+ */
+import { BatchWriter } from '../../storage/batch-writer.js';
+import type { StoredState, Store } from '../../storage/store.js';
+import { allowAll, type AccessControl } from './access.js';
+import { silentLogger, type Logger } from './log.js';
+import { isExpired, type Message } from './message.js';
+import { Persistence } from './persistence.js';
+import { Router } from './router.js';
+import { Pending, type SessionLimits, type Subscription } from './session.js';
+import { NEVER_EXPIRES, SessionRegistry } from './sessions.js';
+import { Stats } from './stats.js';
+import { isTopicError, parseFilter } from './topic.js';
+
+export interface CoreOptions {
+  readonly store: Store;
+  readonly limits: SessionLimits;
+  readonly access?: AccessControl;
+  readonly log?: Logger;
+}
+
+export class Core {
+  readonly stats = new Stats();
+  readonly store: Store;
+  readonly writer: BatchWriter;
+  readonly persist: Persistence;
+  readonly router: Router;
+  readonly sessions: SessionRegistry;
+  readonly access: AccessControl;
+  readonly log: Logger;
+  private sweepTimer: NodeJS.Timeout | undefined;
+
+  constructor(opts: CoreOptions) {
+    this.store = opts.store;
+    this.log = opts.log ?? silentLogger;
+    this.access = opts.access ?? allowAll;
+    this.writer = new BatchWriter(opts.store, (err, ops) => {
+      this.stats.storageErrors++;
+      this.log.error('storage write failed', { engine: opts.store.engine, ops, error: String(err) });
+    });
+    this.persist = new Persistence(this.writer);
+    this.router = new Router(this.persist, this.stats);
+    this.sessions = new SessionRegistry(this.router, this.persist, this.stats, opts.limits);
+  }
+
+  /** Loads storage and rebuilds memory. Call once before accepting connections. */
+  async open(): Promise<void> {
+    const state = await this.store.open();
+    this.restore(state);
+    this.sweepTimer = setInterval(() => this.router.sweepRetained(), 60_000);
+    this.sweepTimer.unref();
+  }
+
+  /** Writes what is queued and closes storage. Connections must be closed first. */
+  async close(): Promise<void> {
+    if (this.sweepTimer) clearInterval(this.sweepTimer);
+    this.sessions.stop();
+    await this.writer.drain();
+    await this.store.close();
+  }
+
+  private restore(state: StoredState): void {
+    const now = Date.now();
+    const { messages } = state;
+    let maxId = 0;
+    for (const id of messages.keys()) if (id > maxId) maxId = id;
+    this.router.seedMessageId(maxId + 1);
+
+    for (const { topic, messageId } of state.retained) {
+      const msg = messages.get(messageId);
+      if (!msg || isExpired(msg, now)) this.persist.write({ kind: 'retained.del', topic });
+      else this.router.restoreRetained(msg);
+    }
+
+    for (const rec of state.sessions) this.sessions.restore(rec);
+    for (const { clientId, sub } of state.subscriptions) {
+      const session = this.sessions.get(clientId);
+      const filter = parseFilter(sub.filter);
+      if (!session || isTopicError(filter)) {
+        this.persist.write({ kind: 'sub.del', clientId, key: sub.key });
+        continue;
+      }
+      const restored: Subscription = {
+        key: sub.key,
+        filter,
+        qos: sub.qos,
+        noLocal: sub.noLocal,
+        retainAsPublished: sub.retainAsPublished,
+        retainHandling: sub.retainHandling,
+        ...(sub.identifier !== undefined ? { identifier: sub.identifier } : {}),
+      };
+      this.router.restore(session, restored);
+    }
+    for (const { clientId, entry } of state.pending) {
+      const session = this.sessions.get(clientId);
+      const msg = messages.get(entry.messageId);
+      const stale = !msg || (entry.phase === 'queued' && isExpired(msg, now));
+      if (!session || stale) {
+        this.persist.write({ kind: 'pending.del', clientId, seq: entry.seq });
+        if (msg) this.stats.expired++;
+        continue;
+      }
+      const matched = entry.subKeys.flatMap((k) => session.subscriptions.get(k) ?? []);
+      this.persist.restoreRef(msg.id);
+      session.restorePending(
+        new Pending(entry.seq, msg, entry.qos, entry.retain, matched, entry.packetId, entry.phase, entry.phase !== 'queued'),
+      );
+    }
+    for (const { clientId, packetId } of state.incoming) {
+      const session = this.sessions.get(clientId);
+      if (session) session.incoming.add(packetId);
+      else this.persist.write({ kind: 'incoming.del', clientId, packetId });
+    }
+    for (const id of messages.keys()) {
+      if (!this.persist.referenced(id)) this.persist.write({ kind: 'message.del', id });
+    }
+    // Sessions connected when the broker stopped count as disconnected at the restart.
+    for (const rec of state.sessions) {
+      const session = this.sessions.get(rec.clientId);
+      if (!session) continue;
+      const will = rec.will ? { draft: withoutCreatedAt(rec.will.message), delayMs: rec.will.delayMs } : undefined;
+      const disconnectedAt = rec.disconnectedAt ?? now;
+      if (rec.expiryInterval === NEVER_EXPIRES && !will) continue;
+      this.sessions.resumeOffline(session, disconnectedAt, will, rec.will?.dueAt ?? now + (will?.delayMs ?? 0));
+    }
+    this.log.info('storage restored', {
+      engine: this.store.engine,
+      sessions: this.sessions.size,
+      retained: this.router.retained.size,
+      messages: messages.size,
+    });
+  }
+}
+
+function withoutCreatedAt(m: Omit<Message, 'id' | 'createdAt'> & { createdAt: number }): Omit<Message, 'id' | 'createdAt'> {
+  const { createdAt: _createdAt, ...draft } = m;
+  return draft;
+}

@@ -1,0 +1,285 @@
+/**
+ * Router: the publish path and the subscription index.
+ *
+ * publish: assign an id, update retained (durably), match the topic in the TopicTree, and offer the
+ * message once per matching session with every subscription of that session that matched (so one
+ * copy carries all MQTT 5 Subscription Identifiers), plus once per shared group to one member
+ * picked round robin, skipping members with no room. Nothing here awaits: the only wait on the
+ * publish path is the adapter waiting for `durable` before it acknowledges.
+ *
+ * This is also the seam for clustering later (design.md): everything a node delivers goes through
+ * `publish`, and interest changes go through `subscribe` / `unsubscribe`.
+ */
+import { isExpired, type Message, type MessageDraft } from './message.js';
+import type { Persistence } from './persistence.js';
+import { RetainedIndex } from './retained.js';
+import type { Session, Subscription } from './session.js';
+import { subscriptionRecord } from './session.js';
+import type { Stats } from './stats.js';
+import { TopicTree } from './topic-tree.js';
+
+interface Member {
+  readonly session: Session;
+  readonly sub: Subscription;
+}
+
+/** A shared subscription `$share/<group>/<filter>`: competing consumers. */
+class SharedGroup {
+  readonly members: Member[] = [];
+  private next = 0;
+
+  constructor(readonly key: string) {}
+
+  /** Round robin, preferring a member that can take the message now, then one that is online. */
+  pick(qos: number, exclude?: Session): Member | undefined {
+    const n = this.members.length;
+    let online: number | undefined;
+    let any: number | undefined;
+    for (let i = 0; i < n; i++) {
+      const idx = (this.next + i) % n;
+      const m = this.members[idx]!;
+      if (m.session === exclude) continue;
+      any ??= idx;
+      if (!m.session.attached) continue;
+      online ??= idx;
+      if (qos === 0 || m.session.hasRoom) return this.take(idx);
+    }
+    const idx = online ?? any;
+    return idx === undefined ? undefined : this.take(idx);
+  }
+
+  remove(session: Session): void {
+    const i = this.members.findIndex((m) => m.session === session);
+    if (i < 0) return;
+    this.members.splice(i, 1);
+    if (this.next > i) this.next--;
+  }
+
+  private take(idx: number): Member {
+    this.next = idx + 1;
+    return this.members[idx]!;
+  }
+}
+
+type Route = { readonly kind: 'session'; readonly member: Member } | { readonly kind: 'group'; readonly group: SharedGroup };
+
+export interface PublishResult {
+  /** Sessions (or shared groups) the message was offered to. */
+  readonly matched: number;
+  /** Resolves when the writes this publish caused are on disk; undefined when it caused none. */
+  readonly durable: Promise<void> | undefined;
+}
+
+export class Router {
+  readonly retained = new RetainedIndex();
+  private readonly tree = new TopicTree<Route>();
+  private readonly groups = new Map<string, SharedGroup>();
+  private nextMessageId = 1;
+  private epoch = 0;
+  /** Epoch of the publish being dispatched; sessions compare it to gather their matches. */
+  private current = 0;
+  private readonly touched: Session[] = [];
+  private readonly picked: SharedGroup[] = [];
+
+  constructor(
+    private readonly persist: Persistence,
+    private readonly stats: Stats,
+  ) {}
+
+  get subscriptionCount(): number {
+    return this.tree.size;
+  }
+
+  /** Message ids continue after the highest one found in storage. */
+  seedMessageId(next: number): void {
+    if (next > this.nextMessageId) this.nextMessageId = next;
+  }
+
+  /** Gives a draft its id and creation time. */
+  stamp(draft: MessageDraft, createdAt = Date.now()): Message {
+    const msg: Message = {
+      id: this.nextMessageId++,
+      topic: draft.topic,
+      payload: draft.payload,
+      qos: draft.qos,
+      retain: draft.retain,
+      createdAt,
+      expiresAt: draft.expiresAt,
+      props: draft.props,
+      origin: draft.origin,
+    };
+    return msg;
+  }
+
+  publish(draft: MessageDraft): PublishResult {
+    const mark = this.persist.mark;
+    const msg = this.stamp(draft);
+    this.stats.messagesReceived++;
+    if (msg.retain) this.setRetained(msg);
+    const matched = this.dispatch(msg);
+    return { matched, durable: this.persist.since(mark) };
+  }
+
+  /** Adds or replaces `sub` in `session`; returns true when a subscription with its key existed. */
+  subscribe(session: Session, sub: Subscription): boolean {
+    const old = session.subscriptions.get(sub.key);
+    if (old) this.unindex(session, old);
+    session.subscriptions.set(sub.key, sub);
+    this.index(session, sub);
+    session.durable?.write({ kind: 'sub.put', clientId: session.clientId, sub: subscriptionRecord(sub) });
+    return old !== undefined;
+  }
+
+  /** Puts a restored subscription back in the index without writing it again. */
+  restore(session: Session, sub: Subscription): void {
+    session.subscriptions.set(sub.key, sub);
+    this.index(session, sub);
+  }
+
+  unsubscribe(session: Session, key: string): boolean {
+    const sub = session.subscriptions.get(key);
+    if (!sub) return false;
+    session.subscriptions.delete(key);
+    this.unindex(session, sub);
+    session.durable?.write({ kind: 'sub.del', clientId: session.clientId, key });
+    return true;
+  }
+
+  /** Offers the retained messages matching `sub` to `session` (never for shared subscriptions). */
+  sendRetained(session: Session, sub: Subscription): void {
+    if (sub.filter.share !== undefined) return; // [MQTT-4.8.2-?] shared subscriptions get no retained messages
+    const subs = [sub];
+    this.retained.match(sub.filter.filter, (msg) => session.offer(msg, subs, true), Date.now());
+  }
+
+  /** Removes every subscription of a session that ends. */
+  removeAll(session: Session): void {
+    for (const key of [...session.subscriptions.keys()]) this.unsubscribe(session, key);
+  }
+
+  /**
+   * A session went offline: its unfinished shared-subscription deliveries go to other members that
+   * are online, so a competing consumer that leaves does not sit on messages.
+   */
+  handOver(session: Session): void {
+    for (const sub of session.subscriptions.values()) {
+      if (sub.filter.share === undefined) continue;
+      const group = this.groups.get(sub.filter.raw);
+      if (!group || !group.members.some((m) => m.session !== session && m.session.attached)) continue;
+      for (const p of session.takeShared(sub.filter.raw)) {
+        const m = group.pick(p.message.qos, session);
+        m?.session.offer(p.message, [m.sub], false, true);
+      }
+    }
+  }
+
+  /** Removes expired retained messages (and their storage). */
+  sweepRetained(now = Date.now()): number {
+    const expired = this.retained.sweep(now);
+    for (const msg of expired) {
+      this.persist.write({ kind: 'retained.del', topic: msg.topic });
+      this.persist.unref(msg);
+    }
+    return expired.length;
+  }
+
+  /** Puts a restored retained message back without writing it again. */
+  restoreRetained(msg: Message): void {
+    this.retained.set(msg);
+    this.persist.restoreRef(msg.id);
+  }
+
+  /** Sessions whose filters match `topic` ("who receives topic T"). */
+  subscribersOf(topic: string): Array<{ clientId: string; key: string }> {
+    const out: Array<{ clientId: string; key: string }> = [];
+    this.tree.match(topic, (route) => {
+      if (route.kind === 'session') out.push({ clientId: route.member.session.clientId, key: route.member.sub.key });
+      else for (const m of route.group.members) out.push({ clientId: m.session.clientId, key: m.sub.key });
+    });
+    return out;
+  }
+
+  // -- internals ------------------------------------------------------------------------------
+
+  private setRetained(msg: Message): void {
+    // [MQTT-3.3.1-10] an empty payload clears; [MQTT-3.3.1-11] and is not stored.
+    if (msg.payload.length === 0) {
+      const old = this.retained.delete(msg.topic);
+      if (old) {
+        this.persist.write({ kind: 'retained.del', topic: msg.topic });
+        this.persist.unref(old);
+      }
+      return;
+    }
+    if (isExpired(msg, msg.createdAt)) return;
+    const old = this.retained.set(msg);
+    this.persist.ref(msg);
+    this.persist.write({ kind: 'retained.put', topic: msg.topic, messageId: msg.id });
+    if (old) this.persist.unref(old);
+  }
+
+  private dispatch(msg: Message): number {
+    this.current = ++this.epoch;
+    this.tree.match(msg.topic, this.visit);
+    const touched = this.touched;
+    const picked = this.picked;
+    const n = touched.length + picked.length;
+    for (let i = 0; i < touched.length; i++) {
+      const s = touched[i]!;
+      s.offer(msg, s.matchScratch);
+    }
+    touched.length = 0;
+    for (let i = 0; i < picked.length; i++) {
+      const m = picked[i]!.pick(msg.qos);
+      m?.session.offer(msg, [m.sub]);
+    }
+    picked.length = 0;
+    return n;
+  }
+
+  private readonly visit = (route: Route): void => {
+    if (route.kind === 'group') {
+      this.picked.push(route.group);
+      return;
+    }
+    const { session, sub } = route.member;
+    if (session.matchEpoch !== this.current) {
+      session.matchEpoch = this.current;
+      session.matchScratch = [sub];
+      this.touched.push(session);
+    } else {
+      session.matchScratch.push(sub);
+    }
+  };
+
+  private index(session: Session, sub: Subscription): void {
+    const f = sub.filter;
+    if (f.share === undefined) {
+      this.tree.add(f.filter, session.clientId + '\u0000' + sub.key, { kind: 'session', member: { session, sub } });
+      return;
+    }
+    let group = this.groups.get(f.raw);
+    if (!group) {
+      group = new SharedGroup(f.raw);
+      this.groups.set(f.raw, group);
+      this.tree.add(f.filter, f.raw, { kind: 'group', group });
+    }
+    group.remove(session);
+    group.members.push({ session, sub });
+  }
+
+  private unindex(session: Session, sub: Subscription): void {
+    const f = sub.filter;
+    if (f.share === undefined) {
+      this.tree.remove(f.filter, session.clientId + '\u0000' + sub.key);
+      return;
+    }
+    const group = this.groups.get(f.raw);
+    if (!group) return;
+    group.remove(session);
+    if (group.members.length === 0) {
+      this.groups.delete(f.raw);
+      this.tree.remove(f.filter, f.raw);
+    }
+  }
+}

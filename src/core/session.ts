@@ -1,0 +1,436 @@
+/**
+ * Session: one client's state, independent of any connection and of any wire format.
+ *
+ * It holds the subscriptions, the messages owed to the client (in flight with a delivery id, or
+ * queued behind the in-flight window / while offline) and the QoS 2 packet ids received and not yet
+ * released. The connection attached as its Outlet does the I/O; the Session decides what to send.
+ *
+ * Invariants:
+ * - `inflight.size <= window` while attached; ids in `inflight` are unique (1..65535).
+ * - A durable session writes every change of its pending rows through Persistence; QoS 2 deliveries
+ *   leave only after their row is on disk, and PUBREL only after the `released` phase is on disk, so
+ *   a crash can never make the client see a QoS 2 message twice.
+ * - Messages referenced by pending rows are counted in Persistence (stored once, freed at zero).
+ */
+import { isExpired, type Message, type MessageDraft, type Protocol, type Qos } from './message.js';
+import type { Persistence } from './persistence.js';
+import type { Stats } from './stats.js';
+import type { ParsedFilter } from './topic.js';
+import type { PendingRecord, SubscriptionRecord } from '../../storage/store.js';
+
+export interface Subscription {
+  /** Unique in the session: the MQTT filter text (with any $share prefix), or a STOMP subscription id. */
+  readonly key: string;
+  readonly filter: ParsedFilter;
+  /** Granted maximum QoS. */
+  readonly qos: Qos;
+  readonly noLocal: boolean;
+  readonly retainAsPublished: boolean;
+  readonly retainHandling: 0 | 1 | 2;
+  /** MQTT 5 Subscription Identifier. */
+  readonly identifier?: number;
+}
+
+export interface Delivery {
+  /** Packet id / ack id for QoS 1 and 2; 0 for QoS 0. */
+  readonly id: number;
+  readonly message: Message;
+  /** min(message QoS, granted QoS). */
+  readonly qos: Qos;
+  readonly retain: boolean;
+  readonly matched: readonly Subscription[];
+  /** The message was handed out before: MQTT DUP, STOMP redelivered:true. */
+  readonly redelivery: boolean;
+}
+
+/** 'full': written, but the outlet is over its buffer limit; 'dropped': it can never take this message. */
+export type SendResult = 'sent' | 'full' | 'dropped';
+
+export type CloseReason = 'taken-over' | 'shutdown' | 'expired' | 'kicked';
+
+/** What a Session needs from the connection attached to it; each adapter implements it. */
+export interface Outlet {
+  send(d: Delivery): SendResult;
+  /** QoS 2: the PUBREC for `id` is recorded; tell the client to release it (PUBREL). */
+  release(id: number): void;
+  /** False while the connection's output buffer is over its limit. */
+  readonly writable: boolean;
+  close(reason: CloseReason): void;
+}
+
+/** A will message and its delay; published when the connection ends without a normal disconnect. */
+export interface Will {
+  readonly draft: MessageDraft;
+  /** Will Delay Interval in ms (MQTT 5); 0 publishes at once. */
+  readonly delayMs: number;
+}
+
+export interface SessionLimits {
+  /** Queued messages per session; 0 = unlimited. */
+  readonly maxQueued: number;
+  readonly dropPolicy: 'oldest' | 'newest';
+  /** Queue QoS 0 messages while offline. */
+  readonly queueQos0: boolean;
+}
+
+/** A message owed to the client. One object per (session, message); mutable phase. */
+export class Pending {
+  /** Written to an outlet at least once: a resend carries the redelivery flag. */
+  transmitted = false;
+  constructor(
+    readonly seq: number,
+    readonly message: Message,
+    readonly qos: Qos,
+    readonly retain: boolean,
+    readonly matched: readonly Subscription[],
+    public packetId: number,
+    public phase: 'queued' | 'sent' | 'released',
+    public redelivery: boolean,
+  ) {}
+
+  record(): PendingRecord {
+    return {
+      seq: this.seq,
+      messageId: this.message.id,
+      qos: this.qos,
+      retain: this.retain,
+      subKeys: this.matched.map((s) => s.key),
+      packetId: this.packetId,
+      phase: this.phase,
+    };
+  }
+
+  /** The `$share/<group>/<filter>` this delivery came through, if any. */
+  get shareKey(): string | undefined {
+    const first = this.matched[0];
+    return first?.filter.share !== undefined ? first.filter.raw : undefined;
+  }
+}
+
+export function subscriptionRecord(sub: Subscription): SubscriptionRecord {
+  const rec: SubscriptionRecord = {
+    key: sub.key,
+    filter: sub.filter.raw,
+    qos: sub.qos,
+    noLocal: sub.noLocal,
+    retainAsPublished: sub.retainAsPublished,
+    retainHandling: sub.retainHandling,
+  };
+  return sub.identifier === undefined ? rec : { ...rec, identifier: sub.identifier };
+}
+
+export class Session {
+  readonly subscriptions = new Map<string, Subscription>();
+  /** In flight, by delivery id, in the order the ids were assigned. */
+  readonly inflight = new Map<number, Pending>();
+  /** QoS 2 packet ids received from the client and not yet released (PUBREL). */
+  readonly incoming = new Set<number>();
+  private queue: Pending[] = [];
+  private queueHead = 0;
+  private outlet: Outlet | undefined;
+  private window = 1;
+  private nextId = 1;
+  private nextSeq = 1;
+  /** QoS 2 deliveries written to storage, waiting for the batch to reach disk before they leave. */
+  private awaitingDisk: Pending[] = [];
+  /** The will of the connection now attached (or of the last one, while its delay runs). */
+  will: Will | undefined;
+  /** Set by the registry; used by the router to gather matches per publish without allocating maps. */
+  matchEpoch = 0;
+  matchScratch: Subscription[] = [];
+
+  constructor(
+    readonly clientId: string,
+    readonly protocol: Protocol,
+    /** Session Expiry Interval in seconds; 0 ends the session with the connection, 0xFFFFFFFF never. */
+    public expiryInterval: number,
+    /** Set when the session's state must survive a restart. */
+    public durable: Persistence | null,
+    private readonly limits: SessionLimits,
+    private readonly stats: Stats,
+  ) {}
+
+  get attached(): boolean {
+    return this.outlet !== undefined;
+  }
+
+  get queued(): number {
+    return this.queue.length - this.queueHead;
+  }
+
+  /** True when a QoS 1/2 delivery offered now would leave at once. */
+  get hasRoom(): boolean {
+    return this.outlet !== undefined && this.outlet.writable && this.inflight.size < this.window && this.queued === 0;
+  }
+
+  attach(outlet: Outlet, window: number): void {
+    this.outlet = outlet;
+    this.window = Math.max(1, window);
+    // [MQTT-4.4.0-1]: resend unacknowledged PUBLISH (DUP) and PUBREL with their original ids.
+    for (const p of this.inflight.values()) {
+      if (p.phase === 'released') outlet.release(p.packetId);
+      else if (!this.awaitingDisk.includes(p)) this.transmit(p, p.transmitted || p.redelivery);
+    }
+    this.pump();
+  }
+
+  detach(): void {
+    this.outlet = undefined;
+  }
+
+  get currentOutlet(): Outlet | undefined {
+    return this.outlet;
+  }
+
+  /**
+   * A message for this session through `matched` (all of its subscriptions that match, or the one
+   * shared subscription picked). `retained`: sent because of a new subscription, not a live publish.
+   */
+  offer(msg: Message, matched: readonly Subscription[], retained = false, redelivery = false): void {
+    let maxQos = -1;
+    let rap = false;
+    let local: Subscription[] | undefined;
+    const self = msg.origin.clientId === this.clientId && msg.origin.protocol === this.protocol;
+    for (const sub of matched) {
+      if (self && sub.noLocal) {
+        // [MQTT-3.8.3-3]: keep only the subscriptions without No Local.
+        local ??= matched.filter((s) => !s.noLocal);
+        continue;
+      }
+      if (sub.qos > maxQos) maxQos = sub.qos;
+      if (sub.retainAsPublished) rap = true;
+    }
+    if (maxQos < 0) return;
+    const subs = local ?? matched;
+    const qos = Math.min(msg.qos, maxQos) as Qos;
+    // [MQTT-3.3.1-8] retained on subscribe: RETAIN 1; live: RETAIN only with Retain As Published [MQTT-3.3.1-12].
+    const retain = retained || (msg.retain && rap);
+    if (qos === 0) {
+      const outlet = this.outlet;
+      if (outlet) {
+        if (!outlet.writable) {
+          this.stats.qos0Dropped++;
+          return;
+        }
+        const r = outlet.send({ id: 0, message: msg, qos: 0, retain, matched: subs, redelivery: false });
+        if (r === 'dropped') this.stats.oversizeDropped++;
+        return;
+      }
+      if (!this.limits.queueQos0 || !this.durable) return;
+    }
+    const p = new Pending(this.nextSeq++, msg, qos, retain, subs, 0, 'queued', redelivery);
+    if (qos > 0 && this.hasRoom) this.start(p);
+    else this.enqueue(p);
+  }
+
+  /** PUBACK (QoS 1), PUBCOMP (QoS 2), STOMP ACK: the delivery is complete. */
+  acked(id: number): boolean {
+    const p = this.inflight.get(id);
+    if (!p) return false;
+    this.finish(p);
+    this.pump();
+    return true;
+  }
+
+  /** PUBREC: the client has the QoS 2 message; after the phase is on disk, send PUBREL. */
+  received(id: number): boolean {
+    const p = this.inflight.get(id);
+    if (!p || p.qos !== 2) return false;
+    if (p.phase === 'released') {
+      this.outlet?.release(id);
+      return true;
+    }
+    p.phase = 'released';
+    if (!this.durable) {
+      this.outlet?.release(id);
+      return true;
+    }
+    this.durable.write({ kind: 'pending.put', clientId: this.clientId, entry: p.record() });
+    this.durable.barrier().then(
+      () => {
+        if (this.inflight.get(id) === p) this.outlet?.release(id);
+      },
+      () => undefined, // not on disk: the client resends PUBREC after reconnect
+    );
+    return true;
+  }
+
+  /** Negative acknowledgement (STOMP NACK, MQTT v5 PUBACK/PUBREC with an error reason): the delivery ends. */
+  rejected(id: number): boolean {
+    return this.acked(id);
+  }
+
+  /** The outlet's buffer drained below its limit. */
+  drained(): void {
+    this.pump();
+  }
+
+  /** QoS 2 from the client: returns false when `packetId` is already held (a resend: do not publish again). */
+  holdIncoming(packetId: number): boolean {
+    if (this.incoming.has(packetId)) return false;
+    this.incoming.add(packetId);
+    this.durable?.write({ kind: 'incoming.put', clientId: this.clientId, packetId });
+    return true;
+  }
+
+  /** PUBREL: forget `packetId`; the adapter sends PUBCOMP once `durable.barrier()` says it is on disk. */
+  releaseIncoming(packetId: number): boolean {
+    if (!this.incoming.delete(packetId)) return false;
+    this.durable?.write({ kind: 'incoming.del', clientId: this.clientId, packetId });
+    return true;
+  }
+
+  /**
+   * Removes and returns the unfinished deliveries that came through shared subscription `shareKey`
+   * (queued, or sent without a PUBREC yet), so the router can hand them to another member.
+   */
+  takeShared(shareKey: string): Pending[] {
+    const taken: Pending[] = [];
+    for (const p of this.inflight.values()) {
+      if (p.shareKey === shareKey && p.phase === 'sent') taken.push(p);
+    }
+    for (const p of taken) this.inflight.delete(p.packetId);
+    const keep: Pending[] = [];
+    for (let i = this.queueHead; i < this.queue.length; i++) {
+      const p = this.queue[i]!;
+      if (p.shareKey === shareKey) taken.push(p);
+      else keep.push(p);
+    }
+    this.queue = keep;
+    this.queueHead = 0;
+    for (const p of taken) this.forget(p);
+    return taken;
+  }
+
+  /** Ends everything owed: used when the session is discarded. Returns nothing; frees storage. */
+  clear(): void {
+    for (const p of this.inflight.values()) this.forget(p);
+    this.inflight.clear();
+    for (let i = this.queueHead; i < this.queue.length; i++) this.forget(this.queue[i]!);
+    this.queue = [];
+    this.queueHead = 0;
+    if (this.durable) for (const id of this.incoming) this.durable.write({ kind: 'incoming.del', clientId: this.clientId, packetId: id });
+    this.incoming.clear();
+    this.awaitingDisk = [];
+  }
+
+  /** Re-creates a pending row read from storage (restart). */
+  restorePending(p: Pending): void {
+    if (p.seq >= this.nextSeq) this.nextSeq = p.seq + 1;
+    if (p.phase === 'queued') {
+      this.queue.push(p);
+    } else {
+      p.transmitted = true;
+      this.inflight.set(p.packetId, p);
+    }
+  }
+
+  /** Every message owed, in flight first then queued (admin listings, tests). */
+  *owed(): IterableIterator<Pending> {
+    yield* this.inflight.values();
+    for (let i = this.queueHead; i < this.queue.length; i++) yield this.queue[i]!;
+  }
+
+  // -- internals ------------------------------------------------------------------------------
+
+  private enqueue(p: Pending): void {
+    const max = this.limits.maxQueued;
+    if (max > 0 && this.queued >= max) {
+      this.stats.queueDropped++;
+      if (this.limits.dropPolicy === 'newest') return;
+      const oldest = this.queue[this.queueHead]!;
+      this.queue[this.queueHead++] = undefined as unknown as Pending;
+      this.forget(oldest);
+    }
+    this.queue.push(p);
+    if (this.durable) {
+      this.durable.ref(p.message);
+      this.durable.write({ kind: 'pending.put', clientId: this.clientId, entry: p.record() });
+    }
+  }
+
+  /** Moves queued deliveries into flight while there is room. */
+  private pump(): void {
+    const outlet = this.outlet;
+    if (!outlet) return;
+    const now = Date.now();
+    while (this.queued > 0 && this.inflight.size < this.window && outlet.writable && this.outlet === outlet) {
+      const p = this.queue[this.queueHead]!;
+      this.queue[this.queueHead++] = undefined as unknown as Pending;
+      if (this.queueHead > 1024 && this.queueHead * 2 > this.queue.length) {
+        this.queue = this.queue.slice(this.queueHead);
+        this.queueHead = 0;
+      }
+      if (isExpired(p.message, now)) {
+        this.stats.expired++;
+        this.forget(p);
+        continue;
+      }
+      if (p.qos === 0) {
+        this.forget(p);
+        outlet.send({ id: 0, message: p.message, qos: 0, retain: p.retain, matched: p.matched, redelivery: false });
+        continue;
+      }
+      this.start(p, true);
+    }
+  }
+
+  /** Gives `p` a delivery id and sends it (QoS 2 on a durable session: once its row is on disk). */
+  private start(p: Pending, fromQueue = false): void {
+    p.packetId = this.allocId();
+    p.phase = 'sent';
+    this.inflight.set(p.packetId, p);
+    if (this.durable) {
+      if (!fromQueue) this.durable.ref(p.message);
+      this.durable.write({ kind: 'pending.put', clientId: this.clientId, entry: p.record() });
+      if (p.qos === 2) {
+        if (this.awaitingDisk.push(p) === 1) this.durable.barrier().then(this.sendAwaiting, this.sendAwaiting);
+        return;
+      }
+    }
+    this.transmit(p, p.redelivery);
+  }
+
+  private readonly sendAwaiting = (): void => {
+    const list = this.awaitingDisk;
+    this.awaitingDisk = [];
+    for (const p of list) {
+      if (this.outlet && this.inflight.get(p.packetId) === p && p.phase === 'sent' && !p.transmitted) {
+        this.transmit(p, p.redelivery);
+      }
+    }
+  };
+
+  private transmit(p: Pending, redelivery: boolean): void {
+    const outlet = this.outlet;
+    if (!outlet) return;
+    const r = outlet.send({ id: p.packetId, message: p.message, qos: p.qos, retain: p.retain, matched: p.matched, redelivery });
+    if (r === 'dropped') {
+      // [MQTT-3.1.2-25]: too large for the client: behave as if delivered.
+      this.stats.oversizeDropped++;
+      this.finish(p);
+      return;
+    }
+    p.transmitted = true;
+  }
+
+  private finish(p: Pending): void {
+    this.inflight.delete(p.packetId);
+    this.forget(p);
+  }
+
+  /** Drops the durable row and message reference of `p` (no-op for non-durable sessions). */
+  private forget(p: Pending): void {
+    if (!this.durable) return;
+    this.durable.write({ kind: 'pending.del', clientId: this.clientId, seq: p.seq });
+    this.durable.unref(p.message);
+  }
+
+  private allocId(): number {
+    for (;;) {
+      const id = this.nextId;
+      this.nextId = id === 65535 ? 1 : id + 1;
+      if (!this.inflight.has(id)) return id;
+    }
+  }
+}

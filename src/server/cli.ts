@@ -1,0 +1,178 @@
+// Command line parsing: argv -> CliCommand. Pure: no I/O, no process.exit; main.ts acts on the result.
+//
+// Two tables say everything the CLI accepts, and the help text is generated from them:
+// - CONFIG_FLAGS: flags that override config keys (`--mqtt-port` -> mqtt.port). A later listener
+//   flag (`--stomp-port`, `--http-port`) is one row; `--host` lists every listener's host key.
+// - COMMANDS: subcommands with their own flags and a `build` that turns parsed values into a
+//   CliCommand. A later subcommand (`passwd`, `certs`, `data export`, `token create`) is one entry plus
+//   one member of the CliCommand union.
+// Values are not checked here beyond what parseArgs does: overrides carry the flag's text and the
+// config validator converts and checks it, so `--mqtt-port abc` fails there, naming `--mqtt-port`.
+
+import { parseArgs } from 'node:util';
+import { closestMatch, type ConfigKey, type ConfigOverride, type ConfigOverrides } from './config.js';
+
+export type CliCommand =
+  | { readonly kind: 'help'; readonly text: string }
+  | { readonly kind: 'version' }
+  | { readonly kind: 'start'; readonly configFile?: string; readonly overrides: ConfigOverrides }
+  | { readonly kind: 'error'; readonly message: string };
+
+interface ConfigFlag {
+  /** Long name without the dashes. */
+  readonly name: string;
+  /** Placeholder shown in the help: `--mqtt-port N`. */
+  readonly arg: string;
+  /** Every key the flag sets, e.g. `--host` sets the host of every listener. */
+  readonly keys: readonly ConfigKey[];
+  readonly help: string;
+}
+
+export const CONFIG_FLAGS: readonly ConfigFlag[] = [
+  { name: 'mqtt-port', arg: 'N', keys: ['mqtt.port'], help: 'MQTT TCP port (0 = any free port)' },
+  { name: 'host', arg: 'ADDR', keys: ['mqtt.host'], help: 'address every listener binds to' },
+  { name: 'storage', arg: 'ENGINE', keys: ['storage.engine'], help: 'storage engine: memory' },
+  { name: 'data-dir', arg: 'DIR', keys: ['storage.dir'], help: 'data directory, relative to the working directory' },
+  { name: 'log-level', arg: 'LEVEL', keys: ['log.level'], help: 'debug | info | warn | error | silent' },
+];
+
+type OptionSpec = { readonly type: 'string' | 'boolean'; readonly short?: string };
+type Values = { readonly [name: string]: string | boolean | (string | boolean)[] | undefined };
+
+interface CommandSpec {
+  readonly name: string;
+  readonly summary: string;
+  /** Options parsed after the command name; `help` (-h) is added to every command. */
+  readonly options: { readonly [name: string]: OptionSpec };
+  /** Help lines for the options: [`-c, --config FILE`, `what it does`]. */
+  readonly optionHelp: readonly (readonly [string, string])[];
+  readonly build: (values: Values) => CliCommand;
+}
+
+function overridesFrom(values: Values): ConfigOverride[] {
+  const out: ConfigOverride[] = [];
+  for (const flag of CONFIG_FLAGS) {
+    const value = values[flag.name];
+    if (typeof value !== 'string') continue;
+    for (const key of flag.keys) out.push({ key, value, source: `--${flag.name}` });
+  }
+  return out;
+}
+
+const COMMANDS: readonly CommandSpec[] = [
+  {
+    name: 'start',
+    summary: 'run the broker',
+    options: {
+      config: { type: 'string', short: 'c' },
+      ...Object.fromEntries(CONFIG_FLAGS.map((f) => [f.name, { type: 'string' } as const])),
+    },
+    optionHelp: [
+      ['-c, --config FILE', 'YAML config file (without it: all defaults)'],
+      ...CONFIG_FLAGS.map((f) => [`--${f.name} ${f.arg}`, `${f.help} [${f.keys.join(', ')}]`] as const),
+    ],
+    build(values) {
+      const config = values['config'];
+      if (config === '') return error('--config needs a file name');
+      const overrides = overridesFrom(values);
+      return typeof config === 'string' ? { kind: 'start', configFile: config, overrides } : { kind: 'start', overrides };
+    },
+  },
+];
+
+function column(rows: readonly (readonly [string, string])[]): string[] {
+  const width = Math.max(...rows.map(([left]) => left.length)) + 2;
+  return rows.map(([left, right]) => `  ${left.padEnd(width)}${right}`);
+}
+
+export const HELP_TEXT = [
+  'Usage: junction <command> [flags]',
+  '',
+  'Commands:',
+  ...column([
+    ...COMMANDS.map((c) => [c.name, c.summary] as const),
+    ['help', 'show this help'],
+    ['version', 'print the version'],
+  ]),
+  ...COMMANDS.flatMap((c) => [
+    '',
+    `Flags for ${c.name} (flags override the config file; [key] is the config key set):`,
+    ...column([...c.optionHelp, ['-h, --help', 'show this help']]),
+  ]),
+  '',
+  'Global flags:',
+  ...column([
+    ['-h, --help', 'show this help'],
+    ['--version', 'print the version'],
+  ]),
+  '',
+].join('\n');
+
+const HELP: CliCommand = { kind: 'help', text: HELP_TEXT };
+const COMMAND_NAMES = [...COMMANDS.map((c) => c.name), 'help', 'version'];
+
+function error(message: string): CliCommand {
+  return { kind: 'error', message: `${message}; see junction --help` };
+}
+
+function didYouMean(word: string, candidates: readonly string[]): string {
+  const hint = closestMatch(word, candidates);
+  return hint === undefined ? '' : ` (did you mean ${hint}?)`;
+}
+
+/** parseArgs throws TypeErrors with a code; turn the common ones into short messages. */
+function parseError(err: unknown, known: readonly string[]): CliCommand {
+  const e = err as { code?: string; message?: string };
+  const quoted = /'([^']+)'/.exec(e.message ?? '')?.[1] ?? '';
+  switch (e.code) {
+    case 'ERR_PARSE_ARGS_UNKNOWN_OPTION':
+      return error(`unknown flag ${quoted}${didYouMean(quoted, known)}`);
+    case 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL':
+      return error(`unexpected argument '${quoted}'`);
+    case 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE':
+      // Node's text spans lines and ends with '.'; keep it on one line before our suffix.
+      return error((e.message ?? 'invalid flag value').replace(/\s*\n\s*/g, ' ').replace(/\.$/, ''));
+    default:
+      throw err;
+  }
+}
+
+function parseCommand(spec: CommandSpec, args: string[]): CliCommand {
+  const options = { ...spec.options, help: { type: 'boolean', short: 'h' } as const };
+  let values: Values;
+  try {
+    ({ values } = parseArgs({ args, options, strict: true, allowPositionals: false }));
+  } catch (err) {
+    return parseError(err, Object.keys(options).map((o) => `--${o}`));
+  }
+  return values['help'] === true ? HELP : spec.build(values);
+}
+
+export function parseCli(argv: readonly string[]): CliCommand {
+  const [first, ...rest] = argv;
+  switch (first) {
+    case undefined:
+      return error('missing command');
+    case '-h':
+    case '--help':
+      return rest.length === 0 ? HELP : error(`unexpected argument '${rest[0]}'`);
+    case 'help': {
+      // `junction help start` shows the same text: it already covers every command.
+      const topic = rest[0];
+      if (rest.length > 1) return error(`unexpected argument '${rest[1]}'`);
+      return topic === undefined || COMMAND_NAMES.includes(topic) ? HELP : error(`unknown command '${topic}'`);
+    }
+    case '--version':
+    case 'version':
+      return rest.length === 0 ? { kind: 'version' } : error(`unexpected argument '${rest[0]}'`);
+  }
+  if (first.startsWith('-')) {
+    const name = first.replace(/^-+/, '').split('=')[0] ?? '';
+    const owner = COMMANDS.find((c) => Object.hasOwn(c.options, name));
+    if (owner !== undefined) return error(`${first} goes after the command: junction ${owner.name} ${first} ...`);
+    return error(`unknown flag ${first}${didYouMean(first, ['--help', '--version'])}`);
+  }
+  const spec = COMMANDS.find((c) => c.name === first);
+  if (spec === undefined) return error(`unknown command '${first}'${didYouMean(first, COMMAND_NAMES)}`);
+  return parseCommand(spec, rest);
+}

@@ -1,0 +1,429 @@
+// Broker configuration: one declarative SCHEMA table -> the typed, frozen `Config`.
+//
+// Invariants:
+// - Every key lives in SCHEMA once: its type, range, default and doc line. The `Config` type, the
+//   validator, the list of known keys (for "did you mean") and the docs test all derive from it, so a
+//   later issue adds a key (or a section such as `stomp`) by adding one line or one object here.
+// - Validation is strict: no unknown keys, no quoted numbers or booleans, no floats where an integer
+//   is expected. A config file is small and read once; a silent coercion costs more than an error.
+// - Errors are `ConfigError`s naming the source (file path or "command line"), the key path (or the
+//   flag) and the reason; the first error wins.
+// - Precedence: default < config file < overrides (CLI flags). A `Config` is fully defaulted and
+//   deep-frozen; path values are absolute.
+
+import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { dirname, resolve } from 'node:path';
+import { LineCounter, parseDocument } from 'yaml';
+
+// ---------------------------------------------------------------------------------------------
+// Field kinds
+
+type Outcome<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly reason: string };
+
+interface ReadContext {
+  /** Directory that relative paths are resolved against: the config file's, or cwd for flags. */
+  readonly baseDir: string;
+}
+
+interface FieldSpec<T> {
+  readonly default: T;
+  /** Shown in the docs table when the default is computed (e.g. the hostname). */
+  readonly defaultText?: string;
+  /** "an integer 0..65535": used in error messages and in the docs table. */
+  readonly expected: string;
+  readonly doc: string;
+  readonly read: (value: unknown, ctx: ReadContext) => Outcome<T>;
+  /** Turns a CLI flag's text into the value `read` expects; text it cannot convert passes through. */
+  readonly fromText?: (text: string) => unknown;
+}
+
+/** One leaf of the schema. A class so the walker can tell a field from a section with `instanceof`. */
+export class Field<T> {
+  readonly kind = 'field';
+  constructor(readonly spec: FieldSpec<T>) {}
+}
+
+const ok = <T>(value: T): Outcome<T> => ({ ok: true, value });
+const fail = (reason: string): Outcome<never> => ({ ok: false, reason });
+
+function describe(value: unknown): string {
+  if (value === null || value === undefined) return 'an empty value (remove the key to get the default)';
+  if (typeof value === 'string') return `the string ${JSON.stringify(value)}`;
+  if (Array.isArray(value)) return 'a list';
+  if (typeof value === 'object') return 'a mapping';
+  return String(value);
+}
+
+function integer(min: number, max: number, def: number, doc: string): Field<number> {
+  const expected = max === Number.MAX_SAFE_INTEGER ? `an integer >= ${min}` : `an integer ${min}..${max}`;
+  return new Field({
+    default: def,
+    expected,
+    doc,
+    read(value) {
+      if (typeof value === 'number' && Number.isInteger(value)) {
+        return value >= min && value <= max ? ok(value) : fail(`out of range: expected ${expected}, got ${value}`);
+      }
+      // The common mistake is `port: "1883"`; say what to do rather than coerce.
+      const hint = typeof value === 'string' && /^-?\d+$/.test(value.trim()) ? ' (write numbers without quotes)' : '';
+      return fail(`wrong type: expected ${expected}, got ${describe(value)}${hint}`);
+    },
+    fromText: (text) => (/^-?\d+$/.test(text) ? Number(text) : text),
+  });
+}
+
+function boolean(def: boolean, doc: string): Field<boolean> {
+  const expected = 'true or false';
+  return new Field({
+    default: def,
+    expected,
+    doc,
+    read(value) {
+      if (typeof value === 'boolean') return ok(value);
+      // YAML 1.2 reads yes/no/on/off as strings; reject them with the same message as "true".
+      const hint = value === 'true' || value === 'false' ? ' (write booleans without quotes)' : '';
+      return fail(`wrong type: expected ${expected}, got ${describe(value)}${hint}`);
+    },
+    fromText: (text) => (text === 'true' ? true : text === 'false' ? false : text),
+  });
+}
+
+function text(def: string, doc: string, defaultText?: string): Field<string> {
+  const expected = 'a non-empty string';
+  return new Field({
+    default: def,
+    ...(defaultText === undefined ? {} : { defaultText }),
+    expected,
+    doc,
+    read(value) {
+      if (typeof value !== 'string') return fail(`wrong type: expected ${expected}, got ${describe(value)}`);
+      return value === '' ? fail(`expected ${expected}, got an empty string`) : ok(value);
+    },
+  });
+}
+
+/** A filesystem path; relative values resolve against the directory of whatever gave them. */
+function path(def: string, doc: string): Field<string> {
+  const base = text(def, doc).spec;
+  return new Field({
+    ...base,
+    expected: 'a path',
+    read(value, ctx) {
+      const r = base.read(value, ctx);
+      return r.ok ? ok(resolve(ctx.baseDir, r.value)) : r;
+    },
+  });
+}
+
+function oneOf<const V extends readonly string[]>(values: V, def: V[number], doc: string): Field<V[number]> {
+  const expected = `one of ${values.join(', ')}`;
+  const allowed = (value: unknown): value is V[number] => typeof value === 'string' && values.includes(value);
+  return new Field<V[number]>({
+    default: def,
+    expected,
+    doc,
+    read(value) {
+      if (allowed(value)) return ok(value);
+      if (typeof value !== 'string') return fail(`wrong type: expected ${expected}; got ${describe(value)}`);
+      return fail(`expected ${expected}; got ${JSON.stringify(value)}`);
+    },
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// The schema: the one place keys are declared.
+
+/** Storage engines, one list: later issues append 'rocksdb', 'leveldb'. */
+export const STORAGE_ENGINES = ['memory'] as const;
+export const LOG_LEVELS = ['debug', 'info', 'warn', 'error', 'silent'] as const;
+export const LOG_FORMATS = ['json', 'text'] as const;
+export const QUEUE_DROP_POLICIES = ['oldest', 'newest'] as const;
+
+const U16 = 65535;
+const U32 = 4294967295;
+
+const SCHEMA = {
+  node: {
+    name: text(hostname(), 'name of this broker node (used in $SYS topics)', 'the machine hostname'),
+  },
+  mqtt: {
+    host: text('0.0.0.0', 'address the MQTT TCP listener binds to'),
+    port: integer(0, U16, 1883, 'MQTT TCP port; 0 picks a free port'),
+    maxKeepAlive: integer(0, U16, U16, 'seconds; a client asking for more is given this (MQTT 5: Server Keep Alive)'),
+    maxPacketSize: integer(128, 268435455, 1048576, 'largest packet accepted, in bytes'),
+    receiveMaximum: integer(1, U16, 32, 'unacknowledged QoS 1/2 PUBLISH a client may send (announced to MQTT 5 clients)'),
+    maxInflight: integer(1, U16, 32, 'outgoing in-flight QoS 1/2 window per session; MQTT 5 uses the client Receive Maximum capped by this'),
+    maxQueuedMessages: integer(0, Number.MAX_SAFE_INTEGER, 1000, 'messages queued per session (offline or window full); 0 = unlimited'),
+    queueDropPolicy: oneOf(QUEUE_DROP_POLICIES, 'oldest', 'which message is dropped when the session queue is full'),
+    queueQos0: boolean(false, 'queue QoS 0 messages for offline persistent sessions'),
+    topicAliasMaximum: integer(0, U16, 10, 'topic aliases an MQTT 5 client may use towards the broker'),
+    maxTopicLength: integer(1, U16, U16, 'longest topic name or filter, in bytes'),
+    maxTopicLevels: integer(1, U16, 128, 'most levels in a topic name or filter'),
+    maxClientIdLength: integer(1, U16, U16, 'longest client identifier, in bytes'),
+    connectTimeout: integer(1, 3600, 10, 'seconds allowed between TCP accept and a valid CONNECT'),
+    maxSessionExpiry: integer(0, U32, U32, 'seconds; cap on the session expiry a client may ask for'),
+    retainAvailable: boolean(true, 'accept retained messages'),
+    sharedSubscriptions: boolean(true, 'accept $share/<group>/<filter> subscriptions'),
+    wildcardSubscriptions: boolean(true, 'accept + and # in subscriptions'),
+    subscriptionIdentifiers: boolean(true, 'accept MQTT 5 Subscription Identifiers'),
+    allowEmptyClientId: boolean(true, 'accept an empty client id (the broker assigns one)'),
+  },
+  storage: {
+    engine: oneOf(STORAGE_ENGINES, 'memory', 'where sessions, queues and retained messages are kept'),
+    dir: path('./data', 'data directory; relative to the config file (in a file) or to the working directory (flag, default)'),
+    sync: boolean(true, 'fsync each write batch before acknowledging'),
+  },
+  log: {
+    level: oneOf(LOG_LEVELS, 'info', 'least severe level written'),
+    format: oneOf(LOG_FORMATS, 'json', 'json: one JSON object per line; text: human-readable'),
+  },
+} as const;
+
+// ---------------------------------------------------------------------------------------------
+// Types derived from the schema
+
+interface Section {
+  readonly [key: string]: Field<unknown> | Section;
+}
+
+type Shape<S> = { readonly [K in keyof S]: S[K] extends Field<infer T> ? T : Shape<S[K]> };
+
+/** The broker configuration: fully defaulted, deep-frozen. */
+export type Config = Shape<typeof SCHEMA>;
+
+type KeysOf<S, P extends string = ''> = {
+  [K in keyof S & string]: S[K] extends Field<unknown> ? `${P}${K}` : KeysOf<S[K], `${P}${K}.`>;
+}[keyof S & string];
+
+/** A dotted key path such as 'mqtt.port'. */
+export type ConfigKey = KeysOf<typeof SCHEMA>;
+
+/** One value set from outside the file, e.g. a CLI flag. */
+export interface ConfigOverride {
+  readonly key: ConfigKey;
+  /** Text from a flag (converted per the key's type: "1883" -> 1883), or an already typed value. */
+  readonly value: string | number | boolean;
+  /** Named in errors instead of the key, e.g. '--mqtt-port'. */
+  readonly source?: string;
+}
+export type ConfigOverrides = readonly ConfigOverride[];
+
+/** What a config problem is reported as. `file` is the path given, or 'command line' for overrides. */
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+  constructor(
+    readonly file: string,
+    /** Dotted key path or flag name; '' when the problem is not about one key (unreadable file, YAML syntax). */
+    readonly keyPath: string,
+    readonly reason: string,
+    /** 1-based position of a YAML syntax error. */
+    readonly line?: number,
+    readonly column?: number,
+  ) {
+    super(
+      line !== undefined
+        ? `${file}:${line}:${column ?? 1}: ${reason}`
+        : keyPath === ''
+          ? `${file}: ${reason}`
+          : `${file}: ${keyPath}: ${reason}`,
+    );
+  }
+}
+
+const OVERRIDE_SOURCE = 'command line';
+
+// ---------------------------------------------------------------------------------------------
+// Key lookup and suggestions
+
+const SECTION = SCHEMA as Section;
+
+function listKeys(section: Section, prefix: string, out: { fields: string[]; all: string[] }): void {
+  for (const [key, node] of Object.entries(section)) {
+    const full = prefix + key;
+    out.all.push(full);
+    if (node instanceof Field) out.fields.push(full);
+    else listKeys(node, `${full}.`, out);
+  }
+}
+const KEYS = { fields: [] as string[], all: [] as string[] };
+listKeys(SECTION, '', KEYS);
+
+/** Every field key path, in schema order (e.g. for docs and tests). */
+export const CONFIG_KEYS: readonly ConfigKey[] = KEYS.fields as ConfigKey[];
+
+function fieldAt(key: string): Field<unknown> | undefined {
+  let node: Field<unknown> | Section | undefined = SECTION;
+  for (const part of key.split('.')) {
+    if (node === undefined || node instanceof Field || !Object.hasOwn(node, part)) return undefined;
+    node = node[part];
+  }
+  return node instanceof Field ? node : undefined;
+}
+
+/** The field spec behind a key (type text, default, doc): for docs and help output. */
+export function describeKey(key: ConfigKey): { expected: string; default: unknown; defaultText?: string; doc: string } {
+  const f = fieldAt(key);
+  if (f === undefined) throw new Error(`not a config key: ${key}`);
+  const { expected, doc, defaultText } = f.spec;
+  return { expected, default: f.spec.default, doc, ...(defaultText === undefined ? {} : { defaultText }) };
+}
+
+/** Edits (insert, delete, substitute, swap two neighbours) to turn a into b: "strat" -> "start" is 1. */
+function editDistance(a: string, b: string): number {
+  const d: number[][] = Array.from({ length: a.length + 1 }, (_, i) => [i]);
+  const at = (i: number, j: number): number => d[i]?.[j] ?? Infinity;
+  for (let j = 0; j <= b.length; j++) (d[0] as number[])[j] = j;
+  for (let i = 1; i <= a.length; i++) {
+    const row = d[i] as number[];
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      row[j] = Math.min(at(i - 1, j) + 1, at(i, j - 1) + 1, at(i - 1, j - 1) + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) row[j] = Math.min(at(i, j), at(i - 2, j - 2) + 1);
+    }
+  }
+  return at(a.length, b.length);
+}
+
+/**
+ * The candidate closest to `word`, if it is close enough to be a typo: case is ignored, and up to
+ * a third of the word's length in edits (at most 3) is allowed. Also used by the CLI for flags.
+ */
+export function closestMatch(word: string, candidates: readonly string[]): string | undefined {
+  const w = word.toLowerCase();
+  const limit = Math.min(3, Math.max(1, Math.floor(w.length / 3)));
+  let best: string | undefined;
+  let bestDistance = Infinity;
+  for (const c of candidates) {
+    const d = editDistance(w, c.toLowerCase());
+    if (d < bestDistance) [best, bestDistance] = [c, d];
+  }
+  return bestDistance <= limit ? best : undefined;
+}
+
+/** `mqtt.maxKeepalive` -> `mqtt.maxKeepAlive`; `node.port` -> `mqtt.port` (same name, other section). */
+function suggestKey(keyPath: string): string | undefined {
+  const direct = closestMatch(keyPath, KEYS.all);
+  if (direct !== undefined) return direct;
+  const last = keyPath.slice(keyPath.lastIndexOf('.') + 1).toLowerCase();
+  return KEYS.all.find((k) => k.slice(k.lastIndexOf('.') + 1).toLowerCase() === last);
+}
+
+function unknownKeyReason(keyPath: string): string {
+  const hint = suggestKey(keyPath);
+  return hint === undefined ? 'unknown key' : `unknown key (did you mean ${hint}?)`;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Validation
+
+type Mutable = { [key: string]: unknown };
+
+function isMapping(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function readSection(schema: Section, raw: unknown, prefix: string, file: string, ctx: ReadContext): Mutable {
+  // `mqtt:` with every child commented out parses as null: treat it as an empty section.
+  const given = raw ?? {};
+  if (!isMapping(given)) {
+    const where = prefix === '' ? '' : prefix.slice(0, -1);
+    const keys = Object.keys(schema).join(', ');
+    throw new ConfigError(file, where, `wrong type: expected a mapping with keys ${keys}, got ${describe(given)}`);
+  }
+  for (const key of Object.keys(given)) {
+    if (!Object.hasOwn(schema, key)) throw new ConfigError(file, prefix + key, unknownKeyReason(prefix + key));
+  }
+  const out: Mutable = {};
+  for (const [key, node] of Object.entries(schema)) {
+    const value = Object.hasOwn(given, key) ? given[key] : undefined;
+    if (node instanceof Field) {
+      out[key] = value === undefined ? defaultOf(node) : readField(node, value, file, prefix + key, ctx);
+    } else {
+      out[key] = readSection(node, value, `${prefix}${key}.`, file, ctx);
+    }
+  }
+  return out;
+}
+
+function readField(field: Field<unknown>, value: unknown, file: string, keyPath: string, ctx: ReadContext): unknown {
+  const r = field.spec.read(value, ctx);
+  if (!r.ok) throw new ConfigError(file, keyPath, r.reason);
+  return r.value;
+}
+
+/** Defaults go through `read` too, so a relative default path resolves against cwd like a flag. */
+function defaultOf(field: Field<unknown>): unknown {
+  const r = field.spec.read(field.spec.default, { baseDir: process.cwd() });
+  if (!r.ok) throw new Error(`schema default does not validate: ${r.reason}`);
+  return r.value;
+}
+
+function applyOverride(target: Mutable, o: ConfigOverride): void {
+  const label = o.source ?? o.key;
+  const field = fieldAt(o.key);
+  if (field === undefined) throw new ConfigError(OVERRIDE_SOURCE, label, unknownKeyReason(o.key));
+  const raw = typeof o.value === 'string' && field.spec.fromText ? field.spec.fromText(o.value) : o.value;
+  const value = readField(field, raw, OVERRIDE_SOURCE, label, { baseDir: process.cwd() });
+  const parts = o.key.split('.');
+  let section = target;
+  for (const part of parts.slice(0, -1)) section = section[part] as Mutable;
+  section[parts[parts.length - 1] as string] = value;
+}
+
+function deepFreeze<T>(value: T): T {
+  if (typeof value === 'object' && value !== null) {
+    for (const child of Object.values(value)) deepFreeze(child);
+    Object.freeze(value);
+  }
+  return value;
+}
+
+function build(raw: unknown, file: string, baseDir: string, overrides: ConfigOverrides): Config {
+  const out = readSection(SECTION, raw, '', file, { baseDir });
+  for (const o of overrides) applyOverride(out, o);
+  // Sound: readSection produced exactly SCHEMA's shape, each value checked by its field's `read`.
+  return deepFreeze(out) as unknown as Config;
+}
+
+/**
+ * Validates an already parsed config object (what the YAML file holds). `file` names the source in
+ * errors; relative paths resolve against its directory unless `baseDir` is given.
+ */
+export function validateConfig(raw: unknown, file: string, baseDir = dirname(resolve(file))): Config {
+  return build(raw, file, baseDir, []);
+}
+
+/** All defaults, as `loadConfig({})` returns them (storage.dir resolved against cwd at import). */
+export const DEFAULT_CONFIG: Config = build(undefined, '(defaults)', process.cwd(), []);
+
+function readText(file: string): string {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    const why =
+      code === 'ENOENT' ? 'file not found' : code === 'EACCES' ? 'permission denied' : code === 'EISDIR' ? 'is a directory' : String(err);
+    throw new ConfigError(file, '', `cannot read config file: ${why}`);
+  }
+}
+
+function parseYaml(text: string, file: string): unknown {
+  const lines = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false });
+  const first = doc.errors[0];
+  if (first !== undefined) {
+    const { line, col } = lines.linePos(first.pos[0]);
+    const reason = first.code === 'MULTIPLE_DOCS' ? 'a config file holds one YAML document' : first.message;
+    throw new ConfigError(file, '', `YAML syntax error: ${reason}`, line, col);
+  }
+  return doc.toJS();
+}
+
+/** Reads `file` (YAML) if given, then applies `overrides`; throws `ConfigError`. */
+export function loadConfig(opts: { file?: string; overrides?: ConfigOverrides } = {}): Config {
+  const overrides = opts.overrides ?? [];
+  if (opts.file === undefined) return build(undefined, OVERRIDE_SOURCE, process.cwd(), overrides);
+  const raw = parseYaml(readText(opts.file), opts.file);
+  return build(raw, opts.file, dirname(resolve(opts.file)), overrides);
+}
