@@ -56,10 +56,10 @@ export class SessionRegistry {
 
   /**
    * Claims `clientId` for a new connection: takes over a connected one (its connection is closed as
-   * 'taken-over' and counts as an abnormal end for its will), resumes or replaces the session, and
-   * attaches `outlet`. Returns the session and whether an existing one was resumed.
+   * 'taken-over' and counts as an abnormal end for its will), then resumes or replaces the session.
+   * The caller answers its client, then calls `session.attach` to start deliveries.
    */
-  open(clientId: string, opts: OpenOptions, outlet: Outlet, window: number): { session: Session; present: boolean } {
+  open(clientId: string, opts: OpenOptions): { session: Session; present: boolean } {
     let session = this.sessions.get(clientId);
     if (session?.attached) {
       const prev = session.currentOutlet!;
@@ -85,7 +85,6 @@ export class SessionRegistry {
     }
     session.will = opts.will;
     this.writeSession(session);
-    session.attach(outlet, window);
     return { session, present };
   }
 

@@ -1,0 +1,380 @@
+/**
+ * MqttConnection: one MQTT client connection. It owns the byte stream: frames and decodes what
+ * arrives, insists on CONNECT first, dispatches each packet with one switch to the handle-*.ts
+ * functions, and is the Outlet through which its Session sends. Writes made during one event-loop
+ * turn are gathered and written once per socket (one syscall for a burst of small packets).
+ *
+ * Every way a connection ends goes through `end()`: a protocol error (DISCONNECT with its reason
+ * code first, for v5), keep-alive timeout, takeover, shutdown, the client's DISCONNECT, or the
+ * socket closing under us. Only the client's own DISCONNECT (not 0x04) discards the will.
+ */
+import type { Core } from '../../src/core/core.js';
+import type { Identity } from '../../src/core/access.js';
+import type { Logger } from '../../src/core/log.js';
+import type { CloseReason, Delivery, Outlet, SendResult, Session } from '../../src/core/session.js';
+import type { Connection, Transport } from '../../src/core/transport.js';
+import { expiryLeft, subscriptionIds } from './convert.js';
+import { Framer, decodeConnect, decodePacket } from './decode.js';
+import { encodeAck, encodeConnack, encodeDisconnect, encodePublish, PINGRESP, type PublishOptions } from './encode.js';
+import { handleConnect } from './handle-connect.js';
+import { handleDisconnect } from './handle-disconnect.js';
+import { handlePublish, handlePubrel } from './handle-publish.js';
+import { handleSubscribe, handleUnsubscribe } from './handle-subscribe.js';
+import { PacketType, type ClientPacket, type ProtocolVersion } from './packets.js';
+import { MqttError, ReasonCode, reasonName } from './reason-codes.js';
+import type { MqttSettings } from './settings.js';
+
+type State = 'awaiting-connect' | 'connecting' | 'open' | 'closed';
+
+const CLOSE_CODES: Record<CloseReason, number> = {
+  'taken-over': ReasonCode.SessionTakenOver,
+  shutdown: ReasonCode.ServerShuttingDown,
+  kicked: ReasonCode.AdministrativeAction,
+  expired: ReasonCode.AdministrativeAction,
+};
+
+// Connections with output waiting, flushed together once the current I/O phase is done.
+let dirty: MqttConnection[] = [];
+let flushScheduled = false;
+function flushAll(): void {
+  flushScheduled = false;
+  const list = dirty;
+  dirty = [];
+  for (const c of list) c.flush();
+}
+
+export class MqttConnection implements Outlet, Connection {
+  state: State = 'awaiting-connect';
+  version: ProtocolVersion = 4;
+  clientId = '';
+  session: Session | undefined;
+  identity: Identity | undefined;
+  log: Logger;
+
+  // What the client told us in CONNECT (v5).
+  clientReceiveMaximum = 65535;
+  clientMaxPacketSize = 268435460;
+  clientTopicAliasMaximum = 0;
+  requestProblemInfo = true;
+  /** The session expiry the CONNECT asked for: a DISCONNECT may not raise it from 0 [MQTT-3.14.2-2]. */
+  connectExpiry = 0;
+
+  /** Inbound topic aliases (client -> broker). */
+  readonly aliasesIn = new Map<number, string>();
+  /** QoS 1/2 publishes whose acknowledgement is waiting for disk. */
+  acksWaiting = 0;
+
+  readonly closed: Promise<void>;
+  private resolveClosed!: () => void;
+  private readonly framer: Framer;
+  private paused = false;
+  private keepAliveMs = 0;
+  private lastRead = Date.now();
+  private timer: NodeJS.Timeout | undefined;
+  private aliasesOut: Map<string, number> | undefined;
+  private out: Buffer[] = [];
+  private outBytes = 0;
+  private queuedForFlush = false;
+  private ackTail: Promise<void> | undefined;
+  private readonly pub: { -readonly [K in keyof PublishOptions]: PublishOptions[K] } = {
+    version: 4,
+    qos: 0,
+    packetId: 0,
+    dup: false,
+    retain: false,
+    topicAlias: 0,
+    omitTopic: false,
+    subscriptionIds: undefined,
+    expiry: undefined,
+  };
+
+  constructor(
+    readonly transport: Transport,
+    readonly core: Core,
+    readonly settings: MqttSettings,
+  ) {
+    this.framer = new Framer(settings.maxPacketSize);
+    this.log = core.log.child({ remote: transport.remoteAddress, listener: transport.listener });
+    this.closed = new Promise((resolve) => (this.resolveClosed = resolve));
+    const stream = transport.stream;
+    stream.on('data', this.onData);
+    stream.on('drain', this.onDrain);
+    stream.on('error', (err: Error) => this.log.debug('socket error', { clientId: this.clientId, error: err.message }));
+    stream.on('close', () => this.end(undefined, 'connection lost', true));
+    // Nothing beyond the socket is kept for a client until its CONNECT is valid.
+    this.timer = setTimeout(() => this.end(undefined, 'no CONNECT within the connect timeout', true), settings.connectTimeoutMs);
+  }
+
+  // -- Outlet ---------------------------------------------------------------------------------
+
+  get writable(): boolean {
+    return this.state === 'open' && this.outBytes + this.transport.stream.writableLength < this.settings.outputBufferLimit;
+  }
+
+  send(d: Delivery): SendResult {
+    const msg = d.message;
+    const o = this.pub;
+    o.version = this.version;
+    o.qos = d.qos;
+    o.packetId = d.id;
+    o.dup = d.redelivery && d.qos > 0;
+    o.retain = d.retain;
+    o.topicAlias = 0;
+    o.omitTopic = false;
+    o.subscriptionIds = undefined;
+    o.expiry = undefined;
+    let newAlias = false;
+    if (this.version === 5) {
+      o.subscriptionIds = subscriptionIds(d);
+      if (msg.expiresAt !== undefined) o.expiry = expiryLeft(d, Date.now());
+      const aliases = this.aliasesOut;
+      if (aliases) {
+        const known = aliases.get(msg.topic);
+        if (known !== undefined) {
+          o.topicAlias = known;
+          o.omitTopic = true;
+        } else if (aliases.size < this.clientTopicAliasMaximum) {
+          o.topicAlias = aliases.size + 1;
+          newAlias = true;
+        }
+      }
+    }
+    const buf = encodePublish(msg, o);
+    // [MQTT-3.1.2-24] never send more than the client's Maximum Packet Size.
+    if (buf.length > this.clientMaxPacketSize) return 'dropped';
+    if (newAlias) this.aliasesOut!.set(msg.topic, o.topicAlias);
+    this.write(buf);
+    this.core.stats.messagesSent++;
+    return this.writable ? 'sent' : 'full';
+  }
+
+  release(id: number): void {
+    this.write(encodeAck(PacketType.PUBREL, id, this.version));
+  }
+
+  close(reason: CloseReason): void {
+    this.end(CLOSE_CODES[reason], reason, reason !== 'taken-over');
+  }
+
+  // -- output ---------------------------------------------------------------------------------
+
+  write(buf: Buffer): void {
+    if (this.state === 'closed') return;
+    this.out.push(buf);
+    this.outBytes += buf.length;
+    if (!this.queuedForFlush) {
+      this.queuedForFlush = true;
+      dirty.push(this);
+      if (!flushScheduled) {
+        flushScheduled = true;
+        setImmediate(flushAll);
+      }
+    }
+  }
+
+  flush(): void {
+    this.queuedForFlush = false;
+    const n = this.out.length;
+    if (n === 0) return;
+    const data = n === 1 ? this.out[0]! : Buffer.concat(this.out, this.outBytes);
+    this.core.stats.bytesSent += this.outBytes;
+    this.out = [];
+    this.outBytes = 0;
+    if (!this.transport.stream.destroyed) this.transport.stream.write(data);
+  }
+
+  /**
+   * Sends an acknowledgement once `durable` (the writes its PUBLISH caused) is on disk, in the order
+   * the PUBLISH packets arrived [MQTT-4.6.0-2]. When the write fails, `failed` is sent instead (v5
+   * error reason code) or nothing (v3: the client will resend).
+   */
+  ack(ok: Buffer, durable: Promise<void> | undefined, failed?: Buffer): void {
+    if (!durable && !this.ackTail) {
+      this.write(ok);
+      return;
+    }
+    this.acksWaiting++;
+    const prev = this.ackTail;
+    const wait = durable ? (prev ? Promise.all([prev, durable]) : durable) : prev!;
+    const tail: Promise<void> = wait.then(
+      () => this.ackDone(ok, tail),
+      () => this.ackDone(failed, tail),
+    );
+    this.ackTail = tail;
+  }
+
+  private ackDone(buf: Buffer | undefined, tail: Promise<void>): void {
+    this.acksWaiting--;
+    if (this.ackTail === tail) this.ackTail = undefined;
+    if (buf) this.write(buf);
+  }
+
+  // -- input ----------------------------------------------------------------------------------
+
+  private readonly onData = (chunk: Buffer): void => {
+    this.lastRead = Date.now();
+    this.core.stats.bytesReceived += chunk.length;
+    this.framer.push(chunk);
+    this.process();
+  };
+
+  private readonly onDrain = (): void => {
+    this.session?.drained();
+  };
+
+  private process(): void {
+    const f = this.framer;
+    try {
+      while (!this.paused && this.state !== 'closed' && f.next()) {
+        if (this.state === 'awaiting-connect') {
+          if (f.type !== PacketType.CONNECT) {
+            // [MQTT-3.1.0-1]: the first packet must be CONNECT; nothing to answer.
+            this.end(undefined, `first packet was type ${f.type}, not CONNECT`, true);
+            return;
+          }
+          this.state = 'connecting';
+          const packet = decodeConnect(f.body, f.bodyStart, f.bodyEnd, f.flags, (v) => (this.version = v));
+          this.pause();
+          handleConnect(this, packet).then(
+            () => this.resume(),
+            (err: unknown) => this.fail(err),
+          );
+          return;
+        }
+        this.dispatch(decodePacket(f.type, f.flags, f.body, f.bodyStart, f.bodyEnd, this.version));
+      }
+    } catch (err) {
+      this.fail(err);
+    }
+  }
+
+  private dispatch(p: ClientPacket): void {
+    const session = this.session!;
+    switch (p.type) {
+      case PacketType.PUBLISH:
+        handlePublish(this, session, p);
+        break;
+      case PacketType.PUBACK:
+      case PacketType.PUBCOMP:
+        // An unknown id is tolerated: after a takeover the client may ack what the old connection sent.
+        session.acked(p.packetId);
+        break;
+      case PacketType.PUBREC:
+        if (p.reasonCode >= 0x80) session.rejected(p.packetId);
+        else if (!session.received(p.packetId)) {
+          this.write(encodeAck(PacketType.PUBREL, p.packetId, this.version, ReasonCode.PacketIdentifierNotFound));
+        }
+        break;
+      case PacketType.PUBREL:
+        handlePubrel(this, session, p.packetId);
+        break;
+      case PacketType.SUBSCRIBE:
+        handleSubscribe(this, session, p);
+        break;
+      case PacketType.UNSUBSCRIBE:
+        handleUnsubscribe(this, session, p);
+        break;
+      case PacketType.PINGREQ:
+        this.write(PINGRESP);
+        break;
+      case PacketType.DISCONNECT:
+        handleDisconnect(this, p);
+        break;
+      case PacketType.AUTH:
+        // No authentication method was accepted at CONNECT, so AUTH is out of place [MQTT-4.12.0-1].
+        throw new MqttError(ReasonCode.ProtocolError, 'AUTH without an authentication method');
+      case PacketType.CONNECT:
+        throw new MqttError(ReasonCode.ProtocolError, 'second CONNECT');
+    }
+  }
+
+  private pause(): void {
+    this.paused = true;
+    this.transport.stream.pause();
+  }
+
+  private resume(): void {
+    if (this.state === 'closed') return;
+    this.paused = false;
+    this.transport.stream.resume();
+    this.process();
+  }
+
+  // -- lifecycle ------------------------------------------------------------------------------
+
+  /** Called by handleConnect once CONNACK is written and the session attached. */
+  opened(session: Session, keepAliveSeconds: number): void {
+    this.session = session;
+    this.state = 'open';
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    this.keepAliveMs = keepAliveSeconds * 1000;
+    this.lastRead = Date.now();
+    if (this.keepAliveMs > 0) this.armKeepAlive(this.keepAliveMs * 1.5);
+    this.aliasesOut = this.version === 5 && this.clientTopicAliasMaximum > 0 ? new Map() : undefined;
+    this.log = this.log.child({ clientId: this.clientId });
+  }
+
+  /** [MQTT-3.1.2-24]: 1.5 x the keep alive without a packet ends the connection. */
+  private armKeepAlive(ms: number): void {
+    this.timer = setTimeout(() => {
+      const limit = this.keepAliveMs * 1.5;
+      const idle = Date.now() - this.lastRead;
+      if (idle >= limit) this.end(ReasonCode.KeepAliveTimeout, 'keep alive timeout', true);
+      else this.armKeepAlive(limit - idle);
+    }, ms);
+    this.timer.unref();
+  }
+
+  /** Ends the connection because of `err` (an MqttError, or a bug: then Unspecified error). */
+  fail(err: unknown): void {
+    if (err instanceof MqttError) {
+      this.core.stats.protocolErrors++;
+      this.end(err.code, err.message, true);
+      return;
+    }
+    this.log.error('internal error', { clientId: this.clientId, error: err instanceof Error ? (err.stack ?? err.message) : String(err) });
+    this.end(ReasonCode.UnspecifiedError, 'internal error', true);
+  }
+
+  /**
+   * The one way out. `code`: the reason to tell a v5 client (CONNACK before the session exists,
+   * DISCONNECT after); `abnormal`: whether the will is published.
+   */
+  end(code: number | undefined, why: string, abnormal: boolean, discardWill = !abnormal, expiryInterval?: number): void {
+    if (this.state === 'closed') return;
+    const wasOpen = this.state === 'open';
+    const stream = this.transport.stream;
+    if (code !== undefined && !stream.destroyed) {
+      if (wasOpen && this.version === 5) this.write(encodeDisconnect(code, this.requestProblemInfo ? why : undefined));
+      else if (this.state === 'connecting') {
+        // Errors before CONNACK are answered with CONNACK where the protocol has a code for them.
+        if (this.version === 5) this.write(encodeConnack(5, false, code));
+        else if (code === ReasonCode.UnsupportedProtocolVersion) this.write(encodeConnack(4, false, 1));
+      }
+    }
+    this.flush();
+    this.state = 'closed';
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    const level = code === undefined || code < 0x80 || code === ReasonCode.SessionTakenOver || code === ReasonCode.ServerShuttingDown ? 'info' : 'warn';
+    if (wasOpen || code !== undefined) {
+      this.log[level]('client disconnected', {
+        clientId: this.clientId,
+        reason: why,
+        ...(code !== undefined ? { code: reasonName(code) } : {}),
+      });
+    }
+    const session = this.session;
+    if (session) {
+      this.core.sessions.disconnect(session, this, {
+        discardWill,
+        ...(expiryInterval !== undefined ? { expiryInterval } : {}),
+      });
+    }
+    stream.end();
+    // A peer that never reads must not keep the socket (and its buffers) forever.
+    setTimeout(() => stream.destroy(), 2000).unref();
+    this.resolveClosed();
+  }
+}

@@ -1,0 +1,142 @@
+/**
+ * CONNECT -> CONNACK: protocol version, client id rules, keep alive, session expiry, will, the
+ * client's v5 limits, authentication, then the session (takeover goes through the registry).
+ */
+import { randomBytes } from 'node:crypto';
+import { isUtf8 } from 'node:buffer';
+import type { Qos } from '../../src/core/message.js';
+import type { Will } from '../../src/core/session.js';
+import { NEVER_EXPIRES } from '../../src/core/sessions.js';
+import { validateTopicName } from '../../src/core/topic.js';
+import type { MqttConnection } from './connection.js';
+import { toDraft } from './convert.js';
+import { encodeConnack, type ConnackProperties } from './encode.js';
+import type { ConnectPacket } from './packets.js';
+import { MqttError, ReasonCode, toV3ReturnCode } from './reason-codes.js';
+
+/** Refuses the connection with CONNACK `code` (mapped to a 3.1.1 return code for old clients). */
+function refuse(conn: MqttConnection, code: number, why: string): void {
+  const v = conn.version;
+  conn.write(encodeConnack(v, false, v === 5 ? code : toV3ReturnCode(code)));
+  conn.core.stats.connectionsRejected++;
+  conn.log.warn('connection refused', { clientId: conn.clientId, reason: why, code });
+  conn.end(undefined, why, false);
+}
+
+export async function handleConnect(conn: MqttConnection, p: ConnectPacket): Promise<void> {
+  const s = conn.settings;
+  const v5 = p.version === 5;
+  let clientId = p.clientId;
+  let assigned: string | undefined;
+  conn.clientId = clientId;
+
+  if (p.props.authMethod !== undefined) {
+    // No enhanced authentication method is available yet [MQTT-4.12.0-1].
+    return refuse(conn, ReasonCode.BadAuthenticationMethod, `authentication method ${p.props.authMethod} not supported`);
+  }
+  if (Buffer.byteLength(clientId) > s.maxClientIdLength) {
+    return refuse(conn, ReasonCode.ClientIdentifierNotValid, 'client identifier too long');
+  }
+  if (clientId.length === 0) {
+    // [MQTT-3.1.3-8] 3.1.1 accepts an empty id only with a clean session; v5 assigns one [MQTT-3.2.2-16].
+    if (!s.allowEmptyClientId || (!v5 && !p.cleanStart) || p.version === 3) {
+      return refuse(conn, ReasonCode.ClientIdentifierNotValid, 'empty client identifier');
+    }
+    clientId = `auto-${randomBytes(8).toString('hex')}`;
+    conn.clientId = clientId;
+    if (v5) assigned = clientId;
+  }
+
+  // Keep alive: a v5 client asking for more than the maximum (or for none) is told the maximum.
+  let keepAlive = p.keepAlive;
+  let serverKeepAlive: number | undefined;
+  if (s.maxKeepAlive < 65535 && (keepAlive === 0 || keepAlive > s.maxKeepAlive)) {
+    if (!v5) {
+      // 3.1.1 has no way to tell the client; refuse as Mosquitto does (max_keepalive).
+      return refuse(conn, ReasonCode.ClientIdentifierNotValid, `keep alive ${keepAlive} exceeds the maximum ${s.maxKeepAlive}`);
+    }
+    keepAlive = s.maxKeepAlive;
+    serverKeepAlive = keepAlive;
+  }
+
+  // Session expiry: v5 property; 3.1.1 clean session 0 means "never expires".
+  const asked = v5 ? (p.props.sessionExpiry ?? 0) : p.cleanStart ? 0 : NEVER_EXPIRES;
+  const expiry = Math.min(asked, s.maxSessionExpiry);
+  conn.connectExpiry = asked;
+
+  let will: Will | undefined;
+  if (p.will) {
+    const w = p.will;
+    const bad = validateTopicName(w.topic, s.topicLimits);
+    if (bad) throw new MqttError(ReasonCode.TopicNameInvalid, `will topic ${bad.reason}`); // [MQTT-3.1.3-?]
+    if (w.retain && !s.retainAvailable) return refuse(conn, ReasonCode.RetainNotSupported, 'will retain not supported');
+    if (w.props.payloadFormat === 1 && !isUtf8(w.payload)) {
+      return refuse(conn, ReasonCode.PayloadFormatInvalid, 'will payload is not UTF-8 as its format indicator says');
+    }
+    const now = Date.now();
+    will = {
+      draft: toDraft(clientId, w.topic, w.payload, w.qos as Qos, w.retain, w.props, now),
+      delayMs: (w.props.willDelay ?? 0) * 1000,
+    };
+  }
+
+  if (v5) {
+    conn.clientReceiveMaximum = p.props.receiveMaximum ?? 65535;
+    conn.clientMaxPacketSize = p.props.maximumPacketSize ?? 268435460;
+    conn.clientTopicAliasMaximum = p.props.topicAliasMaximum ?? 0;
+    conn.requestProblemInfo = p.props.requestProblemInfo !== 0;
+  }
+
+  const auth = await conn.core.access.authenticate({
+    protocol: 'mqtt',
+    clientId,
+    remoteAddress: conn.transport.remoteAddress,
+    listener: conn.transport.listener,
+    ...(p.username !== undefined ? { username: p.username } : {}),
+    ...(p.password !== undefined ? { password: p.password } : {}),
+    ...(conn.transport.certIdentity !== undefined ? { certIdentity: conn.transport.certIdentity } : {}),
+  });
+  if (conn.state === 'closed') return; // the socket went away while we waited
+  if (!auth.ok) {
+    const code = auth.reason === 'bad-credentials' ? ReasonCode.BadUserNameOrPassword : auth.reason === 'banned' ? ReasonCode.Banned : ReasonCode.NotAuthorized;
+    return refuse(conn, code, `authentication failed: ${auth.reason}`);
+  }
+  conn.identity = auth.identity;
+
+  const { session, present } = conn.core.sessions.open(clientId, {
+    protocol: 'mqtt',
+    cleanStart: p.cleanStart,
+    expiryInterval: expiry,
+    ...(will ? { will } : {}),
+  });
+
+  let props: ConnackProperties | undefined;
+  if (v5) {
+    props = {};
+    if (s.receiveMaximum < 65535) props.receiveMaximum = s.receiveMaximum;
+    if (s.maxPacketSize < 268435455) props.maximumPacketSize = s.maxPacketSize;
+    if (s.topicAliasMaximum > 0) props.topicAliasMaximum = s.topicAliasMaximum;
+    if (!s.retainAvailable) props.retainAvailable = false;
+    if (!s.wildcardSubscriptions) props.wildcardSubscriptionAvailable = false;
+    if (!s.subscriptionIdentifiers) props.subscriptionIdentifiersAvailable = false;
+    if (!s.sharedSubscriptions) props.sharedSubscriptionAvailable = false;
+    if (assigned !== undefined) props.assignedClientIdentifier = assigned;
+    if (serverKeepAlive !== undefined) props.serverKeepAlive = serverKeepAlive;
+    if (expiry !== asked) props.sessionExpiryInterval = expiry;
+  }
+  // [MQTT-3.2.2-2] Session Present is 0 whenever Clean Start was set.
+  conn.write(encodeConnack(p.version, present && !p.cleanStart, ReasonCode.Success, props));
+  conn.core.stats.connectionsAccepted++;
+  conn.opened(session, keepAlive);
+  conn.log.info('client connected', {
+    clientId,
+    version: p.version,
+    cleanStart: p.cleanStart,
+    keepAlive,
+    sessionPresent: present,
+    ...(conn.identity.username !== undefined ? { username: conn.identity.username } : {}),
+  });
+  // After CONNACK: resend what the session still owes, then its queue [MQTT-4.4.0-1].
+  const window = v5 ? Math.min(conn.clientReceiveMaximum, s.maxInflight) : s.maxInflight;
+  session.attach(conn, window);
+}

@@ -1,0 +1,69 @@
+/**
+ * SUBSCRIBE / UNSUBSCRIBE: per-filter reason codes, then retained messages after SUBACK as the
+ * filter's Retain Handling says.
+ */
+import type { Qos } from '../../src/core/message.js';
+import type { Session, Subscription } from '../../src/core/session.js';
+import { isTopicError, parseFilter } from '../../src/core/topic.js';
+import type { MqttConnection } from './connection.js';
+import { encodeSuback, encodeUnsuback } from './encode.js';
+import type { SubscribePacket, UnsubscribePacket } from './packets.js';
+import { MqttError, ReasonCode } from './reason-codes.js';
+
+export function handleSubscribe(conn: MqttConnection, session: Session, p: SubscribePacket): void {
+  const s = conn.settings;
+  const v5 = conn.version === 5;
+  const identifier = p.props.subscriptionId;
+  if (identifier !== undefined && !s.subscriptionIdentifiers) {
+    throw new MqttError(ReasonCode.SubscriptionIdentifiersNotSupported, 'subscription identifiers not supported');
+  }
+  const codes: number[] = [];
+  const retainedToSend: Array<{ sub: Subscription; existed: boolean }> = [];
+  // v3.1.1 has a single failure code.
+  const failure = (code: number): number => (v5 ? code : 0x80);
+  for (const req of p.subscriptions) {
+    const filter = parseFilter(req.filter, s.topicLimits);
+    if (isTopicError(filter)) {
+      codes.push(failure(ReasonCode.TopicFilterInvalid));
+      conn.log.info('subscription refused', { clientId: conn.clientId, filter: req.filter, reason: filter.reason });
+      continue;
+    }
+    if (filter.share !== undefined) {
+      if (req.noLocal) throw new MqttError(ReasonCode.ProtocolError, 'No Local on a shared subscription'); // [MQTT-3.8.3-4]
+      if (!s.sharedSubscriptions) {
+        codes.push(failure(ReasonCode.SharedSubscriptionsNotSupported));
+        continue;
+      }
+    }
+    if (filter.wildcard && !s.wildcardSubscriptions) {
+      codes.push(failure(ReasonCode.WildcardSubscriptionsNotSupported));
+      continue;
+    }
+    if (!conn.core.access.authorize(conn.identity!, 'subscribe', req.filter)) {
+      codes.push(failure(ReasonCode.NotAuthorized));
+      conn.log.info('subscription refused', { clientId: conn.clientId, filter: req.filter, reason: 'not authorized' });
+      continue;
+    }
+    const sub: Subscription = {
+      key: req.filter,
+      filter,
+      qos: req.qos as Qos,
+      noLocal: req.noLocal,
+      retainAsPublished: req.retainAsPublished,
+      retainHandling: req.retainHandling,
+      ...(identifier !== undefined ? { identifier } : {}),
+    };
+    // [MQTT-3.8.4-3]: a subscription with the same filter replaces the existing one.
+    const existed = conn.core.router.subscribe(session, sub);
+    codes.push(sub.qos);
+    if (sub.retainHandling === 0 || (sub.retainHandling === 1 && !existed)) retainedToSend.push({ sub, existed });
+  }
+  conn.write(encodeSuback(conn.version, p.packetId, codes));
+  // [MQTT-3.3.1-9] retained messages follow the SUBACK.
+  for (const { sub } of retainedToSend) conn.core.router.sendRetained(session, sub);
+}
+
+export function handleUnsubscribe(conn: MqttConnection, session: Session, p: UnsubscribePacket): void {
+  const codes = p.filters.map((f) => (conn.core.router.unsubscribe(session, f) ? ReasonCode.Success : ReasonCode.NoSubscriptionExisted));
+  conn.write(encodeUnsuback(conn.version, p.packetId, codes));
+}

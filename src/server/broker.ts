@@ -1,0 +1,123 @@
+/**
+ * Broker: the process wiring. Opens storage, builds the core, starts every listener with its
+ * adapter, and stops in the reverse order: stop accepting, disconnect clients (v5: 0x8B Server
+ * shutting down), write what is queued, close storage.
+ */
+import { Core } from '../core/core.js';
+import type { Logger } from '../core/log.js';
+import type { Connection } from '../core/transport.js';
+import { MemoryStore } from '../../storage/memory.js';
+import type { Store } from '../../storage/store.js';
+import { mqttAdapter, type MqttSettings } from '../../protocols/mqtt/index.js';
+import type { Config } from './config.js';
+import { listen, type RunningListener } from './listeners.js';
+import { createLogger } from './log.js';
+
+export interface BrokerOptions {
+  /** Use this store instead of the one the config names (tests: restart on the same MemoryStore). */
+  readonly store?: Store;
+  readonly log?: Logger;
+}
+
+export function mqttSettings(config: Config): MqttSettings {
+  const m = config.mqtt;
+  return {
+    maxKeepAlive: m.maxKeepAlive,
+    maxPacketSize: m.maxPacketSize,
+    receiveMaximum: m.receiveMaximum,
+    maxInflight: m.maxInflight,
+    topicAliasMaximum: m.topicAliasMaximum,
+    topicLimits: { maxLength: m.maxTopicLength, maxLevels: m.maxTopicLevels },
+    maxClientIdLength: m.maxClientIdLength,
+    connectTimeoutMs: m.connectTimeout * 1000,
+    maxSessionExpiry: m.maxSessionExpiry,
+    retainAvailable: m.retainAvailable,
+    sharedSubscriptions: m.sharedSubscriptions,
+    wildcardSubscriptions: m.wildcardSubscriptions,
+    subscriptionIdentifiers: m.subscriptionIdentifiers,
+    allowEmptyClientId: m.allowEmptyClientId,
+    outputBufferLimit: 4 * 1024 * 1024,
+  };
+}
+
+function openStore(config: Config): Store {
+  switch (config.storage.engine) {
+    case 'memory':
+      return new MemoryStore();
+  }
+}
+
+export class Broker {
+  private readonly connections = new Set<Connection>();
+  private stopping: Promise<void> | undefined;
+
+  private constructor(
+    readonly config: Config,
+    readonly core: Core,
+    readonly listeners: RunningListener[],
+    readonly log: Logger,
+  ) {}
+
+  static async start(config: Config, opts: BrokerOptions = {}): Promise<Broker> {
+    const log = opts.log ?? createLogger({ level: config.log.level, format: config.log.format });
+    const store = opts.store ?? openStore(config);
+    const core = new Core({
+      store,
+      log,
+      limits: {
+        maxQueued: config.mqtt.maxQueuedMessages,
+        dropPolicy: config.mqtt.queueDropPolicy,
+        queueQos0: config.mqtt.queueQos0,
+      },
+    });
+    await core.open();
+    const listeners: RunningListener[] = [];
+    const broker = new Broker(config, core, listeners, log);
+    const accept = mqttAdapter(core, mqttSettings(config));
+    try {
+      listeners.push(
+        await listen(
+          { name: 'mqtt', protocol: 'mqtt', host: config.mqtt.host, port: config.mqtt.port },
+          (t) => broker.track(accept(t)),
+          log,
+        ),
+      );
+    } catch (err) {
+      for (const l of listeners) await l.close();
+      await core.close();
+      throw err;
+    }
+    for (const l of listeners) log.info('listening', { listener: l.spec.name, protocol: l.spec.protocol, host: l.host, port: l.port });
+    log.info('broker started', { node: config.node.name, storage: store.engine });
+    return broker;
+  }
+
+  /** Port a listener is bound to (tests start on port 0). */
+  port(name = 'mqtt'): number {
+    const l = this.listeners.find((x) => x.spec.name === name);
+    if (!l) throw new Error(`no listener named ${name}`);
+    return l.port;
+  }
+
+  stop(): Promise<void> {
+    this.stopping ??= this.doStop();
+    return this.stopping;
+  }
+
+  private track(c: Connection): Connection {
+    this.connections.add(c);
+    void c.closed.then(() => this.connections.delete(c));
+    return c;
+  }
+
+  private async doStop(): Promise<void> {
+    this.log.info('broker stopping', { connections: this.connections.size });
+    const closing = Promise.all(this.listeners.map((l) => l.close()));
+    const all = [...this.connections];
+    for (const c of all) c.close('shutdown');
+    await Promise.all(all.map((c) => c.closed));
+    await closing;
+    await this.core.close();
+    this.log.info('broker stopped');
+  }
+}

@@ -1,0 +1,72 @@
+#!/usr/bin/env node
+/**
+ * `junction`: the command line. Parses argv (cli.ts), loads and checks the config (config.ts), and
+ * runs the broker until SIGINT/SIGTERM, then stops it cleanly. A second signal exits at once.
+ */
+import { readFileSync } from 'node:fs';
+import { Broker } from './broker.js';
+import { parseCli } from './cli.js';
+import { ConfigError, loadConfig, type Config, type ConfigOverrides } from './config.js';
+import { ListenerError } from './listeners.js';
+
+function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
+  return pkg.version;
+}
+
+async function start(configFile: string | undefined, overrides: ConfigOverrides): Promise<void> {
+  let config: Config;
+  try {
+    config = loadConfig({ ...(configFile !== undefined ? { file: configFile } : {}), overrides });
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`junction: bad configuration: ${err.message}\n`);
+      process.exit(1);
+    }
+    throw err;
+  }
+  let broker: Broker;
+  try {
+    broker = await Broker.start(config);
+  } catch (err) {
+    if (err instanceof ListenerError) {
+      process.stderr.write(`junction: cannot start: ${err.message}\n`);
+      process.exit(1);
+    }
+    throw err;
+  }
+  let signals = 0;
+  const stop = (signal: NodeJS.Signals): void => {
+    if (++signals > 1) {
+      broker.log.warn('second signal: exiting now', { signal });
+      process.exit(130);
+    }
+    broker.log.info('signal received, stopping', { signal });
+    broker.stop().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        broker.log.error('error while stopping', { error: String(err) });
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
+}
+
+const cmd = parseCli(process.argv.slice(2));
+switch (cmd.kind) {
+  case 'help':
+    process.stdout.write(cmd.text);
+    break;
+  case 'version':
+    process.stdout.write(`junction ${version()}\n`);
+    break;
+  case 'error':
+    process.stderr.write(`junction: ${cmd.message}\n`);
+    process.exit(2);
+    break;
+  case 'start':
+    await start(cmd.configFile, cmd.overrides);
+    break;
+}
