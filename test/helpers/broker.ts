@@ -1,0 +1,56 @@
+/**
+ * startBroker(): a real broker in this process on a free port (127.0.0.1:0) with a memory store,
+ * stopped automatically after the test file (or call stop()). Config is the defaults plus `config`.
+ */
+import { afterAll } from 'vitest';
+import { Broker } from '../../src/server/broker.js';
+import { validateConfig, type Config } from '../../src/server/config.js';
+import type { Logger, LogFields } from '../../src/core/log.js';
+import { MemoryStore } from '../../storage/memory.js';
+import type { Store } from '../../storage/store.js';
+
+type DeepPartial<T> = { [K in keyof T]?: T[K] extends object ? DeepPartial<T[K]> : T[K] };
+
+export interface TestBroker {
+  readonly broker: Broker;
+  readonly port: number;
+  readonly url: string;
+  readonly store: Store;
+  /** Log lines captured while it ran (level, msg, fields). */
+  readonly logs: Array<{ level: string; msg: string; fields: LogFields }>;
+  stop(): Promise<void>;
+}
+
+function captureLogger(logs: TestBroker['logs'], bound: LogFields = {}): Logger {
+  const at =
+    (level: string) =>
+    (msg: string, fields?: LogFields): void => {
+      logs.push({ level, msg, fields: { ...bound, ...fields } });
+      if (process.env['JUNCTION_TEST_LOG']) console.log(level, msg, JSON.stringify({ ...bound, ...fields }));
+    };
+  return { debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error'), child: (f) => captureLogger(logs, { ...bound, ...f }) };
+}
+
+export interface StartOptions {
+  readonly config?: DeepPartial<Config>;
+  /** Reuse a store (restart tests). */
+  readonly store?: Store;
+  /** Register an afterAll stop (default true). */
+  readonly autoStop?: boolean;
+}
+
+export async function startBroker(opts: StartOptions = {}): Promise<TestBroker> {
+  const raw = {
+    ...opts.config,
+    mqtt: { host: '127.0.0.1', port: 0, ...(opts.config?.mqtt ?? {}) },
+    log: { level: 'debug', ...(opts.config?.log ?? {}) },
+  };
+  const config = validateConfig(raw, 'test-config.yaml', process.cwd());
+  const store = opts.store ?? new MemoryStore();
+  const logs: TestBroker['logs'] = [];
+  const broker = await Broker.start(config, { store, log: captureLogger(logs) });
+  const port = broker.port('mqtt');
+  const tb: TestBroker = { broker, port, url: `mqtt://127.0.0.1:${port}`, store, logs, stop: () => broker.stop() };
+  if (opts.autoStop !== false) afterAll(() => broker.stop());
+  return tb;
+}
