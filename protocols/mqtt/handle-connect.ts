@@ -50,11 +50,12 @@ export async function handleConnect(conn: MqttConnection, p: ConnectPacket): Pro
   // Keep alive: a v5 client asking for more than the maximum (or for none) is told the maximum.
   let keepAlive = p.keepAlive;
   let serverKeepAlive: number | undefined;
-  if (s.maxKeepAlive < 65535 && (keepAlive === 0 || keepAlive > s.maxKeepAlive)) {
-    if (!v5) {
-      // 3.1.1 has no way to tell the client; refuse as Mosquitto does (max_keepalive).
-      return refuse(conn, ReasonCode.ClientIdentifierNotValid, `keep alive ${keepAlive} exceeds the maximum ${s.maxKeepAlive}`);
-    }
+  if (!v5 && keepAlive > s.maxKeepAlive) {
+    // 3.1.1 has no way to tell the client the maximum; refuse as Mosquitto does (max_keepalive).
+    // Keep alive 0 (no keep alive) stays allowed for 3.1.1 clients, as in Mosquitto.
+    return refuse(conn, ReasonCode.ClientIdentifierNotValid, `keep alive ${keepAlive} exceeds the maximum ${s.maxKeepAlive}`);
+  }
+  if (v5 && s.maxKeepAlive < 65535 && (keepAlive === 0 || keepAlive > s.maxKeepAlive)) {
     keepAlive = s.maxKeepAlive;
     serverKeepAlive = keepAlive;
   }
