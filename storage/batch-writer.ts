@@ -77,7 +77,15 @@ export class BatchWriter {
     if (!batch || this.writing) return;
     this.collecting = undefined;
     this.writing = batch;
-    this.store.write(batch.ops).then(
+    // A store that throws instead of rejecting must fail only this batch: thrown here, in a
+    // setImmediate, it would crash the process and leave `writing` set, stopping all later writes.
+    let written: Promise<void>;
+    try {
+      written = this.store.write(batch.ops);
+    } catch (err) {
+      written = Promise.reject(err);
+    }
+    written.then(
       () => this.finish(batch, undefined),
       (err: unknown) => this.finish(batch, err ?? new Error('write failed')),
     );

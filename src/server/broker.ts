@@ -6,6 +6,8 @@
 import { Core } from '../core/core.js';
 import type { Logger } from '../core/log.js';
 import type { Connection } from '../core/transport.js';
+import { RocksEngine } from '../../storage/engines/rocksdb.js';
+import { KvStore, engineDir } from '../../storage/kv-store.js';
 import { MemoryStore } from '../../storage/memory.js';
 import type { Store } from '../../storage/store.js';
 import { mqttAdapter, type MqttSettings } from '../../protocols/mqtt/index.js';
@@ -41,9 +43,12 @@ export function mqttSettings(config: Config): MqttSettings {
 }
 
 function openStore(config: Config): Store {
-  switch (config.storage.engine) {
+  const { engine, dir, sync } = config.storage;
+  switch (engine) {
     case 'memory':
       return new MemoryStore();
+    case 'rocksdb':
+      return new KvStore(dir, new RocksEngine(engineDir(dir, 'rocksdb')), sync);
   }
 }
 
@@ -61,6 +66,9 @@ export class Broker {
   static async start(config: Config, opts: BrokerOptions = {}): Promise<Broker> {
     const log = opts.log ?? createLogger({ level: config.log.level, format: config.log.format });
     const store = opts.store ?? openStore(config);
+    if (store instanceof KvStore && !config.storage.sync) {
+      log.warn('storage.sync is false: acknowledged messages can be lost if the machine crashes', { dir: store.dir });
+    }
     const core = new Core({
       store,
       log,
@@ -70,7 +78,12 @@ export class Broker {
         queueQos0: config.mqtt.queueQos0,
       },
     });
-    await core.open();
+    try {
+      await core.open();
+    } catch (err) {
+      await store.close().catch(() => undefined);
+      throw err;
+    }
     const listeners: RunningListener[] = [];
     const broker = new Broker(config, core, listeners, log);
     const accept = mqttAdapter(core, mqttSettings(config));
@@ -88,7 +101,11 @@ export class Broker {
       throw err;
     }
     for (const l of listeners) log.info('listening', { listener: l.spec.name, protocol: l.spec.protocol, host: l.host, port: l.port });
-    log.info('broker started', { node: config.node.name, storage: store.engine });
+    log.info('broker started', {
+      node: config.node.name,
+      storage: store.engine,
+      ...(store instanceof KvStore ? { dataDir: store.dir, sync: config.storage.sync } : {}),
+    });
     return broker;
   }
 

@@ -8,6 +8,7 @@ import { Broker } from './broker.js';
 import { parseCli } from './cli.js';
 import { ConfigError, loadConfig, type Config, type ConfigOverrides } from './config.js';
 import { ListenerError } from './listeners.js';
+import { StoreOpenError } from '../../storage/store.js';
 
 function version(): string {
   const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -29,7 +30,7 @@ async function start(configFile: string | undefined, overrides: ConfigOverrides)
   try {
     broker = await Broker.start(config);
   } catch (err) {
-    if (err instanceof ListenerError) {
+    if (err instanceof ListenerError || err instanceof StoreOpenError) {
       process.stderr.write(`junction: cannot start: ${err.message}\n`);
       process.exit(1);
     }

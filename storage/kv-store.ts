@@ -1,0 +1,176 @@
+/**
+ * KvStore: the Store interface on a disk KvEngine (RocksDB; LevelDB later), in a data directory:
+ *
+ *   <dir>/junction.json   { "format": 1, "engine": "rocksdb" }: checked before anything is opened
+ *   <dir>/<engine>/       the engine's own files
+ *
+ * A directory written by another engine or by a newer format, or one that holds something other
+ * than Junction data, is refused untouched. One `write` is one engine batch, synced unless
+ * `storage.sync: false`.
+ */
+import { mkdirSync, readFileSync, readdirSync, writeFileSync, existsSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Message } from '../src/core/message.js';
+import {
+  FORMAT_VERSION,
+  Prefix,
+  decodeMessage,
+  decodeSession,
+  messageIdOf,
+  metaKey,
+  parseJson,
+  splitClientKey,
+  toKvOps,
+} from './codec.js';
+import type { KvEngine } from './kv.js';
+import {
+  StoreOpenError,
+  type PendingRecord,
+  type SessionRecord,
+  type StoredState,
+  type Store,
+  type SubscriptionRecord,
+  type WriteOp,
+} from './store.js';
+
+interface DirMeta {
+  readonly format: number;
+  readonly engine: string;
+}
+
+const META_FILE = 'junction.json';
+
+export class KvStore implements Store {
+  constructor(
+    readonly dir: string,
+    private readonly kv: KvEngine,
+    private readonly sync: boolean,
+  ) {}
+
+  get engine(): string {
+    return this.kv.name;
+  }
+
+  async open(): Promise<StoredState> {
+    this.prepareDir();
+    try {
+      await this.kv.open();
+    } catch (err) {
+      throw new StoreOpenError(explainOpenError(this.dir, this.kv.name, err));
+    }
+    const format = await this.kv.get(metaKey('format'));
+    if (format === undefined) {
+      await this.kv.write(
+        [
+          { type: 'put', key: metaKey('format'), value: Buffer.from(String(FORMAT_VERSION)) },
+          { type: 'put', key: metaKey('engine'), value: Buffer.from(this.kv.name) },
+        ],
+        true,
+      );
+    } else if (Number(format.toString()) !== FORMAT_VERSION) {
+      await this.kv.close();
+      throw new StoreOpenError(`data directory ${this.dir} holds format ${format.toString()}; this build reads format ${FORMAT_VERSION}`);
+    }
+    return this.load();
+  }
+
+  write(ops: readonly WriteOp[]): Promise<void> {
+    return this.kv.write(toKvOps(ops), this.sync);
+  }
+
+  compact(): Promise<void> {
+    return this.kv.compact();
+  }
+
+  close(): Promise<void> {
+    return this.kv.close();
+  }
+
+  /** Creates or checks the data directory and its junction.json, before the engine touches it. */
+  private prepareDir(): void {
+    const metaPath = join(this.dir, META_FILE);
+    let entries: string[];
+    try {
+      mkdirSync(this.dir, { recursive: true });
+      entries = readdirSync(this.dir);
+    } catch (err) {
+      throw new StoreOpenError(`cannot use data directory ${this.dir}: ${(err as Error).message}`);
+    }
+    if (!existsSync(metaPath)) {
+      if (entries.length > 0) {
+        throw new StoreOpenError(
+          `data directory ${this.dir} is not empty and has no ${META_FILE}: it is not a Junction data directory; refusing to touch it`,
+        );
+      }
+      const meta: DirMeta = { format: FORMAT_VERSION, engine: this.kv.name };
+      writeFileSync(metaPath, JSON.stringify(meta, null, 2) + '\n');
+      return;
+    }
+    let meta: DirMeta;
+    try {
+      meta = JSON.parse(readFileSync(metaPath, 'utf8')) as DirMeta;
+    } catch (err) {
+      throw new StoreOpenError(`cannot read ${metaPath}: ${(err as Error).message}`);
+    }
+    if (typeof meta.format !== 'number' || meta.format > FORMAT_VERSION) {
+      throw new StoreOpenError(
+        `data directory ${this.dir} was written in format ${String(meta.format)}, newer than this build's ${FORMAT_VERSION}: upgrade Junction`,
+      );
+    }
+    if (meta.engine !== this.kv.name) {
+      throw new StoreOpenError(
+        `data directory ${this.dir} belongs to the ${meta.engine} engine, not ${this.kv.name}: start with --storage ${meta.engine}, or export and import it (junction data export/import)`,
+      );
+    }
+  }
+
+  private async load(): Promise<StoredState> {
+    const messages = new Map<number, Message>();
+    const sessions: SessionRecord[] = [];
+    const subscriptions: { clientId: string; sub: SubscriptionRecord }[] = [];
+    const pending: { clientId: string; entry: PendingRecord }[] = [];
+    const incoming: { clientId: string; packetId: number }[] = [];
+    const retained: { topic: string; messageId: number }[] = [];
+    for await (const [key, value] of this.kv.iterate(Buffer.alloc(0))) {
+      switch (key[0]) {
+        case Prefix.message: {
+          const id = messageIdOf(key);
+          messages.set(id, decodeMessage(id, value));
+          break;
+        }
+        case Prefix.retained:
+          retained.push({ topic: key.toString('utf8', 1), messageId: parseJson<number>(value) });
+          break;
+        case Prefix.session:
+          sessions.push(decodeSession(value));
+          break;
+        case Prefix.subscription:
+          subscriptions.push({ clientId: splitClientKey(key).clientId, sub: parseJson<SubscriptionRecord>(value) });
+          break;
+        case Prefix.pending:
+          pending.push({ clientId: splitClientKey(key).clientId, entry: parseJson<PendingRecord>(value) });
+          break;
+        case Prefix.incoming: {
+          const { clientId, rest } = splitClientKey(key);
+          incoming.push({ clientId, packetId: rest.readUInt16BE(0) });
+          break;
+        }
+      }
+    }
+    return { messages, sessions, subscriptions, pending, incoming, retained };
+  }
+}
+
+function explainOpenError(dir: string, engine: string, err: unknown): string {
+  const msg = err instanceof Error ? err.message : String(err);
+  if (/lock/i.test(msg) && /(unavailable|held|resource|busy)/i.test(msg)) {
+    return `data directory ${dir} is in use by another running broker (${engine} lock held); stop it or use another --data-dir`;
+  }
+  if (/permission|EACCES/i.test(msg)) return `cannot open data directory ${dir}: permission denied (${msg})`;
+  if (/corrupt/i.test(msg)) return `data directory ${dir} is corrupt: ${msg}`;
+  return `cannot open ${engine} data in ${dir}: ${msg}`;
+}
+
+export function engineDir(dir: string, engine: string): string {
+  return join(dir, engine);
+}
