@@ -105,6 +105,11 @@ export class MqttConnection implements Outlet, Connection {
     this.timer = setTimeout(() => this.end(undefined, 'no CONNECT within the connect timeout', true), settings.connectTimeoutMs);
   }
 
+  /** A method, not a field read, so that checks after an await are not narrowed away by TypeScript. */
+  isClosed(): boolean {
+    return this.state === 'closed';
+  }
+
   // -- Outlet ---------------------------------------------------------------------------------
 
   get writable(): boolean {
@@ -186,27 +191,31 @@ export class MqttConnection implements Outlet, Connection {
   /**
    * Sends an acknowledgement once `durable` (the writes its PUBLISH caused) is on disk, in the order
    * the PUBLISH packets arrived [MQTT-4.6.0-2]. When the write fails, `failed` is sent instead (v5
-   * error reason code) or nothing (v3: the client will resend).
+   * error reason code) or nothing (v3: the client will resend). `after` runs once `ok` is written.
    */
-  ack(ok: Buffer, durable: Promise<void> | undefined, failed?: Buffer): void {
+  ack(ok: Buffer, durable: Promise<void> | undefined, failed?: Buffer, after?: () => void): void {
     if (!durable && !this.ackTail) {
       this.write(ok);
+      after?.();
       return;
     }
     this.acksWaiting++;
     const prev = this.ackTail;
     const wait = durable ? (prev ? Promise.all([prev, durable]) : durable) : prev!;
     const tail: Promise<void> = wait.then(
-      () => this.ackDone(ok, tail),
+      () => this.ackDone(ok, tail, after),
       () => this.ackDone(failed, tail),
     );
     this.ackTail = tail;
   }
 
-  private ackDone(buf: Buffer | undefined, tail: Promise<void>): void {
+  private ackDone(buf: Buffer | undefined, tail: Promise<void>, after?: () => void): void {
     this.acksWaiting--;
     if (this.ackTail === tail) this.ackTail = undefined;
-    if (buf) this.write(buf);
+    if (buf && this.state !== 'closed') {
+      this.write(buf);
+      after?.();
+    }
   }
 
   // -- input ----------------------------------------------------------------------------------

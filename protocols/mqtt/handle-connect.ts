@@ -97,13 +97,14 @@ export async function handleConnect(conn: MqttConnection, p: ConnectPacket): Pro
     ...(p.password !== undefined ? { password: p.password } : {}),
     ...(conn.transport.certIdentity !== undefined ? { certIdentity: conn.transport.certIdentity } : {}),
   });
-  if (conn.state === 'closed') return; // the socket went away while we waited
+  if (conn.isClosed()) return; // the socket went away while we waited
   if (!auth.ok) {
     const code = auth.reason === 'bad-credentials' ? ReasonCode.BadUserNameOrPassword : auth.reason === 'banned' ? ReasonCode.Banned : ReasonCode.NotAuthorized;
     return refuse(conn, code, `authentication failed: ${auth.reason}`);
   }
   conn.identity = auth.identity;
 
+  const mark = conn.core.persist.mark;
   const { session, present } = conn.core.sessions.open(clientId, {
     protocol: 'mqtt',
     cleanStart: p.cleanStart,
@@ -124,6 +125,16 @@ export async function handleConnect(conn: MqttConnection, p: ConnectPacket): Pro
     if (assigned !== undefined) props.assignedClientIdentifier = assigned;
     if (serverKeepAlive !== undefined) props.serverKeepAlive = serverKeepAlive;
     if (expiry !== asked) props.sessionExpiryInterval = expiry;
+  }
+  // A new durable session is on disk before CONNACK says it exists.
+  const durable = conn.core.persist.since(mark);
+  if (durable) {
+    try {
+      await durable;
+    } catch {
+      return refuse(conn, ReasonCode.ServerUnavailable, 'storage write failed');
+    }
+    if (conn.isClosed()) return;
   }
   // [MQTT-3.2.2-2] Session Present is 0 whenever Clean Start was set.
   conn.write(encodeConnack(p.version, present && !p.cleanStart, ReasonCode.Success, props));

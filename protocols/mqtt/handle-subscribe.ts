@@ -17,6 +17,7 @@ export function handleSubscribe(conn: MqttConnection, session: Session, p: Subsc
   if (identifier !== undefined && !s.subscriptionIdentifiers) {
     throw new MqttError(ReasonCode.SubscriptionIdentifiersNotSupported, 'subscription identifiers not supported');
   }
+  const mark = conn.core.persist.mark;
   const codes: number[] = [];
   const retainedToSend: Array<{ sub: Subscription; existed: boolean }> = [];
   // v3.1.1 has a single failure code.
@@ -58,12 +59,16 @@ export function handleSubscribe(conn: MqttConnection, session: Session, p: Subsc
     codes.push(sub.qos);
     if (sub.retainHandling === 0 || (sub.retainHandling === 1 && !existed)) retainedToSend.push({ sub, existed });
   }
-  conn.write(encodeSuback(conn.version, p.packetId, codes));
-  // [MQTT-3.3.1-9] retained messages follow the SUBACK.
-  for (const { sub } of retainedToSend) conn.core.router.sendRetained(session, sub);
+  // A durable session's subscription is on disk before the SUBACK says it exists; retained messages
+  // follow the SUBACK [MQTT-3.3.1-9].
+  const sendRetained = (): void => {
+    for (const { sub } of retainedToSend) conn.core.router.sendRetained(session, sub);
+  };
+  conn.ack(encodeSuback(conn.version, p.packetId, codes), conn.core.persist.since(mark), undefined, sendRetained);
 }
 
 export function handleUnsubscribe(conn: MqttConnection, session: Session, p: UnsubscribePacket): void {
+  const mark = conn.core.persist.mark;
   const codes = p.filters.map((f) => (conn.core.router.unsubscribe(session, f) ? ReasonCode.Success : ReasonCode.NoSubscriptionExisted));
-  conn.write(encodeUnsuback(conn.version, p.packetId, codes));
+  conn.ack(encodeUnsuback(conn.version, p.packetId, codes), conn.core.persist.since(mark));
 }
