@@ -60,9 +60,12 @@ export interface Outlet {
 
 /** A will message and its delay; published when the connection ends without a normal disconnect. */
 export interface Will {
+  /** The message without `expiresAt`: its lifetime starts when it is published (`expiryMs`). */
   readonly draft: MessageDraft;
   /** Will Delay Interval in ms (MQTT 5); 0 publishes at once. */
   readonly delayMs: number;
+  /** Message Expiry Interval in ms, counted from publication, not from CONNECT (MQTT 5 3.1.3.2.4). */
+  readonly expiryMs?: number;
 }
 
 export interface SessionLimits {
@@ -133,6 +136,8 @@ export class Session {
   private nextSeq = 1;
   /** QoS 2 deliveries written to storage, waiting for the batch to reach disk before they leave. */
   private awaitingDisk: Pending[] = [];
+  /** In flight from an earlier connection, not resent yet because the new window is full. */
+  private held: Pending[] = [];
   /** The will of the connection now attached (or of the last one, while its delay runs). */
   will: Will | undefined;
   /** Set by the registry; used by the router to gather matches per publish without allocating maps. */
@@ -166,10 +171,20 @@ export class Session {
   attach(outlet: Outlet, window: number): void {
     this.outlet = outlet;
     this.window = Math.max(1, window);
-    // [MQTT-4.4.0-1]: resend unacknowledged PUBLISH (DUP) and PUBREL with their original ids.
+    // [MQTT-4.4.0-1]: resend unacknowledged PUBLISH (DUP) and PUBREL with their original ids, but
+    // no more outstanding than the new window [MQTT-3.3.4-9]: a client may come back with a smaller
+    // Receive Maximum. The rest are held and resent by pump() as acknowledgements free room.
+    this.held = [];
+    let outstanding = 0;
     for (const p of this.inflight.values()) {
       if (p.phase === 'released') outlet.release(p.packetId);
-      else if (!this.awaitingDisk.includes(p)) this.transmit(p, p.transmitted || p.redelivery);
+      else if (this.awaitingDisk.includes(p)) {
+        // leaves once its row is on disk (sendAwaiting)
+      } else if (outstanding >= this.window) {
+        this.held.push(p);
+        continue;
+      } else this.transmit(p, p.transmitted || p.redelivery);
+      if (this.inflight.get(p.packetId) === p) outstanding++;
     }
     this.pump();
   }
@@ -312,6 +327,7 @@ export class Session {
     if (this.durable) for (const id of this.incoming) this.durable.write({ kind: 'incoming.del', clientId: this.clientId, packetId: id });
     this.incoming.clear();
     this.awaitingDisk = [];
+    this.held = [];
   }
 
   /** Re-creates a pending row read from storage (restart). */
@@ -353,6 +369,14 @@ export class Session {
   private pump(): void {
     const outlet = this.outlet;
     if (!outlet) return;
+    if (this.held.length > 0) {
+      // Acked, PUBREC'd or handed to another shared member meanwhile: no longer held.
+      this.held = this.held.filter((p) => this.inflight.get(p.packetId) === p && p.phase === 'sent');
+      while (this.held.length > 0 && this.inflight.size - this.held.length < this.window && outlet.writable && this.outlet === outlet) {
+        const p = this.held.shift()!;
+        this.transmit(p, p.transmitted || p.redelivery);
+      }
+    }
     const now = Date.now();
     while (this.queued > 0 && this.inflight.size < this.window && outlet.writable && this.outlet === outlet) {
       const p = this.queue[this.queueHead]!;
