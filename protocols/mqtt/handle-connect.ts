@@ -76,8 +76,10 @@ export async function handleConnect(conn: MqttConnection, p: ConnectPacket): Pro
     }
     const now = Date.now();
     will = {
-      draft: toDraft(clientId, w.topic, w.payload, w.qos as Qos, w.retain, w.props, now),
+      // The expiry clock starts when the will is published (sessions.ts), not now.
+      draft: { ...toDraft(clientId, w.topic, w.payload, w.qos as Qos, w.retain, w.props, now), expiresAt: undefined },
       delayMs: (w.props.willDelay ?? 0) * 1000,
+      ...(w.props.messageExpiry !== undefined ? { expiryMs: w.props.messageExpiry * 1000 } : {}),
     };
   }
 

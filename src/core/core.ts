@@ -11,7 +11,7 @@ import { isExpired, type Message } from './message.js';
 import { Persistence } from './persistence.js';
 import { Router } from './router.js';
 import { Pending, type SessionLimits, type Subscription } from './session.js';
-import { NEVER_EXPIRES, SessionRegistry } from './sessions.js';
+import { NEVER_EXPIRES, SessionRegistry, willFromRecord } from './sessions.js';
 import { Stats } from './stats.js';
 import { isTopicError, parseFilter } from './topic.js';
 
@@ -121,7 +121,7 @@ export class Core {
     for (const rec of state.sessions) {
       const session = this.sessions.get(rec.clientId);
       if (!session) continue;
-      const will = rec.will ? { draft: withoutCreatedAt(rec.will.message), delayMs: rec.will.delayMs } : undefined;
+      const will = rec.will ? willFromRecord(rec.will) : undefined;
       const disconnectedAt = rec.disconnectedAt ?? now;
       if (rec.expiryInterval === NEVER_EXPIRES && !will) continue;
       this.sessions.resumeOffline(session, disconnectedAt, will, rec.will?.dueAt ?? now + (will?.delayMs ?? 0));
@@ -133,9 +133,4 @@ export class Core {
       messages: messages.size,
     });
   }
-}
-
-function withoutCreatedAt(m: Omit<Message, 'id' | 'createdAt'> & { createdAt: number }): Omit<Message, 'id' | 'createdAt'> {
-  const { createdAt: _createdAt, ...draft } = m;
-  return draft;
 }

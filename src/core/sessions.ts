@@ -6,14 +6,25 @@
  * expiry interval; a will waits for its delay, is cancelled by a reconnect to the same session, and
  * is published at the latest when the session ends [MQTT-3.1.3-9].
  */
-import type { Protocol } from './message.js';
+import type { MessageDraft, Protocol } from './message.js';
 import type { Persistence } from './persistence.js';
 import type { Router } from './router.js';
 import { Session, type Outlet, type SessionLimits, type Will } from './session.js';
 import type { Stats } from './stats.js';
-import type { SessionRecord } from '../../storage/store.js';
+import type { SessionRecord, WillRecord } from '../../storage/store.js';
 
 export const NEVER_EXPIRES = 0xffffffff;
+
+/** The will as published at `now`: its Message Expiry Interval starts then (MQTT 5 3.1.3.2.4). */
+export function willMessage(will: Will, now: number): MessageDraft {
+  return will.expiryMs === undefined ? will.draft : { ...will.draft, expiresAt: now + will.expiryMs };
+}
+
+/** A will read back from its session record (written by `writeSession`). */
+export function willFromRecord(rec: WillRecord): Will {
+  const { createdAt, expiresAt, ...draft } = rec.message;
+  return { draft, delayMs: rec.delayMs, ...(expiresAt !== undefined ? { expiryMs: expiresAt - createdAt } : {}) };
+}
 
 export interface OpenOptions {
   readonly protocol: Protocol;
@@ -108,7 +119,7 @@ export class SessionRegistry {
     session.clear();
     if (session.durable) session.durable.write({ kind: 'session.del', clientId: session.clientId });
     session.durable = null;
-    if (will) this.router.publish(will.draft);
+    if (will) this.router.publish(willMessage(will, Date.now()));
   }
 
   /** Ends every session whose connection is gone and stops timers (broker stop). */
@@ -171,7 +182,7 @@ export class SessionRegistry {
     this.willTimers.delete(session);
     if (!will) return;
     if (session.durable && this.sessions.get(session.clientId) === session) this.writeSession(session, Date.now());
-    this.router.publish(will.draft);
+    this.router.publish(willMessage(will, Date.now()));
   }
 
   private armWill(session: Session, ms: number): void {
@@ -211,6 +222,7 @@ export class SessionRegistry {
   private writeSession(session: Session, disconnectedAt?: number): void {
     if (!session.durable) return;
     const will = session.will;
+    const now = Date.now();
     const rec: SessionRecord = {
       clientId: session.clientId,
       protocol: session.protocol,
@@ -219,7 +231,8 @@ export class SessionRegistry {
       ...(will
         ? {
             will: {
-              message: { ...will.draft, createdAt: Date.now() },
+              // As if published now: expiresAt - createdAt keeps the lifetime (willFromRecord).
+              message: { ...willMessage(will, now), createdAt: now },
               delayMs: will.delayMs,
               ...(disconnectedAt !== undefined ? { dueAt: disconnectedAt + will.delayMs } : {}),
             },
