@@ -22,8 +22,9 @@ import {
   splitClientKey,
   toKvOps,
 } from './codec.js';
-import type { KvEngine } from './kv.js';
+import { EngineClosedError, type KvEngine } from './kv.js';
 import {
+  StoreClosedError,
   StoreOpenError,
   type PendingRecord,
   type SessionRecord,
@@ -75,7 +76,10 @@ export class KvStore implements Store {
   }
 
   write(ops: readonly WriteOp[]): Promise<void> {
-    return this.kv.write(toKvOps(ops), this.sync);
+    return this.kv.write(toKvOps(ops), this.sync).catch((err: unknown) => {
+      // The Store contract has one error for "closed", whatever the engine underneath.
+      throw err instanceof EngineClosedError ? new StoreClosedError(this.engine) : err;
+    });
   }
 
   compact(): Promise<void> {
