@@ -154,7 +154,7 @@ const SCHEMA = {
     maxPacketSize: integer(128, 268435455, 1048576, 'largest packet accepted, in bytes'),
     receiveMaximum: integer(1, U16, 32, 'unacknowledged QoS 1/2 PUBLISH a client may send (announced to MQTT 5 clients)'),
     maxInflight: integer(1, U16, 32, 'outgoing in-flight QoS 1/2 window per session; MQTT 5 uses the client Receive Maximum capped by this'),
-    maxQueuedMessages: integer(0, Number.MAX_SAFE_INTEGER, 1000, 'messages queued per session (offline or window full); 0 = unlimited'),
+    maxQueuedMessages: integer(0, Number.MAX_SAFE_INTEGER, 100000, 'messages queued per session (offline or window full); 0 = unlimited'),
     queueDropPolicy: oneOf(QUEUE_DROP_POLICIES, 'oldest', 'which message is dropped when the session queue is full'),
     queueQos0: boolean(false, 'queue QoS 0 messages for offline persistent sessions'),
     topicAliasMaximum: integer(0, U16, 10, 'topic aliases an MQTT 5 client may use towards the broker'),

@@ -58,7 +58,7 @@ describe('defaults', () => {
     expect(c).toEqual(DEFAULT_CONFIG);
     expect(c.node.name).toBe(hostname());
     expect(c.mqtt).toMatchObject({ host: '0.0.0.0', port: 1883, maxKeepAlive: 65535, maxPacketSize: 1048576 });
-    expect(c.mqtt).toMatchObject({ receiveMaximum: 32, maxInflight: 32, maxQueuedMessages: 1000, queueDropPolicy: 'oldest' });
+    expect(c.mqtt).toMatchObject({ receiveMaximum: 32, maxInflight: 32, maxQueuedMessages: 100000, queueDropPolicy: 'oldest' });
     expect(c.mqtt).toMatchObject({ queueQos0: false, topicAliasMaximum: 10, maxTopicLevels: 128, connectTimeout: 10 });
     expect(c.mqtt.maxSessionExpiry).toBe(4294967295);
     expect(c.mqtt.retainAvailable && c.mqtt.sharedSubscriptions && c.mqtt.allowEmptyClientId).toBe(true);
@@ -79,7 +79,7 @@ describe('defaults', () => {
     expectTypeOf<Config['mqtt']['port']>().toEqualTypeOf<number>();
     expectTypeOf<Config['mqtt']['queueQos0']>().toEqualTypeOf<boolean>();
     expectTypeOf<Config['mqtt']['queueDropPolicy']>().toEqualTypeOf<'oldest' | 'newest'>();
-    expectTypeOf<Config['storage']['engine']>().toEqualTypeOf<'memory'>();
+    expectTypeOf<Config['storage']['engine']>().toEqualTypeOf<'rocksdb' | 'memory'>();
     expectTypeOf<Config['log']['level']>().toEqualTypeOf<'debug' | 'info' | 'warn' | 'error' | 'silent'>();
     expectTypeOf<Config['node']>().toEqualTypeOf<{ readonly name: string }>();
     expectTypeOf<'mqtt.maxKeepAlive'>().toExtend<ConfigKey>();
