@@ -50,7 +50,7 @@ export class Core {
   async open(): Promise<void> {
     const state = await this.store.open();
     this.restore(state);
-    this.sweepTimer = setInterval(() => this.router.sweepRetained(), 60_000);
+    this.sweepTimer = setInterval(() => this.sweep(), 60_000);
     this.sweepTimer.unref();
   }
 
@@ -60,6 +60,12 @@ export class Core {
     this.sessions.stop();
     await this.writer.drain();
     await this.store.close();
+  }
+
+  /** Frees expired retained messages and expired messages queued for offline sessions. */
+  sweep(now = Date.now()): void {
+    this.router.sweepRetained(now);
+    for (const session of this.sessions.sessions.values()) if (!session.attached) session.dropExpired(now);
   }
 
   private restore(state: StoredState): void {
