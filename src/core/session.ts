@@ -297,12 +297,14 @@ export class Session {
 
   /**
    * Removes and returns the unfinished deliveries that came through shared subscription `shareKey`
-   * (queued, or sent without a PUBREC yet), so the router can hand them to another member.
+   * (queued, or QoS 1 sent without a PUBACK), so the router can hand them to another member.
+   * A QoS 2 message once transmitted stays: the client may hold it already, so only this session
+   * may complete it [MQTT-4.8.2-4], and if the session ends it goes to no one else [MQTT-4.8.2-5].
    */
   takeShared(shareKey: string): Pending[] {
     const taken: Pending[] = [];
     for (const p of this.inflight.values()) {
-      if (p.shareKey === shareKey && p.phase === 'sent') taken.push(p);
+      if (p.shareKey === shareKey && p.phase === 'sent' && (p.qos < 2 || !p.transmitted)) taken.push(p);
     }
     for (const p of taken) this.inflight.delete(p.packetId);
     const keep: Pending[] = [];
@@ -345,6 +347,28 @@ export class Session {
   *owed(): IterableIterator<Pending> {
     yield* this.inflight.values();
     for (let i = this.queueHead; i < this.queue.length; i++) yield this.queue[i]!;
+  }
+
+  /**
+   * Drops queued messages whose expiry has passed, freeing their storage while the session is
+   * offline (they would be skipped at delivery anyway). Returns how many were dropped.
+   */
+  dropExpired(now: number): number {
+    let dropped = 0;
+    const keep: Pending[] = [];
+    for (let i = this.queueHead; i < this.queue.length; i++) {
+      const p = this.queue[i]!;
+      if (isExpired(p.message, now)) {
+        this.forget(p);
+        dropped++;
+      } else keep.push(p);
+    }
+    if (dropped > 0) {
+      this.queue = keep;
+      this.queueHead = 0;
+      this.stats.expired += dropped;
+    }
+    return dropped;
   }
 
   // -- internals ------------------------------------------------------------------------------
