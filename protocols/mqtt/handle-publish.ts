@@ -26,6 +26,9 @@ export function handlePublish(conn: MqttConnection, session: Session, p: Publish
       if (known === undefined) throw new MqttError(ReasonCode.ProtocolError, `topic alias ${alias} has no topic yet`);
       topic = known;
     }
+  } else if (v5 && topic.length === 0) {
+    // Section 3.3.2.3.4: a zero-length Topic Name without a Topic Alias is a Protocol Error, not 0x90.
+    throw new MqttError(ReasonCode.ProtocolError, 'empty topic name without a topic alias');
   }
   const bad = validateTopicName(topic, s.topicLimits);
   if (bad) throw new MqttError(ReasonCode.TopicNameInvalid, `topic name ${bad.reason}`); // [MQTT-3.3.2-2] [MQTT-4.7.3-1]
