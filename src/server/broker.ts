@@ -6,6 +6,8 @@
 import { Core } from '../core/core.js';
 import type { Logger } from '../core/log.js';
 import type { Connection } from '../core/transport.js';
+import { chooseEngine } from '../../storage/engine-choice.js';
+import { LevelEngine } from '../../storage/engines/leveldb.js';
 import { RocksEngine } from '../../storage/engines/rocksdb.js';
 import { KvStore, engineDir } from '../../storage/kv-store.js';
 import { MemoryStore } from '../../storage/memory.js';
@@ -42,13 +44,17 @@ export function mqttSettings(config: Config): MqttSettings {
   };
 }
 
-function openStore(config: Config): Store {
-  const { engine, dir, sync } = config.storage;
-  switch (engine) {
+/** The configured store, and why that engine (for the start-up log and status). */
+function openStore(config: Config): { store: Store; reason: string } {
+  const { dir, sync } = config.storage;
+  const choice = chooseEngine(config.storage.engine, dir);
+  switch (choice.engine) {
     case 'memory':
-      return new MemoryStore();
+      return { store: new MemoryStore(), reason: choice.reason };
     case 'rocksdb':
-      return new KvStore(dir, new RocksEngine(engineDir(dir, 'rocksdb')), sync);
+      return { store: new KvStore(dir, new RocksEngine(engineDir(dir, 'rocksdb')), sync), reason: choice.reason };
+    case 'leveldb':
+      return { store: new KvStore(dir, new LevelEngine(engineDir(dir, 'leveldb')), sync), reason: choice.reason };
   }
 }
 
@@ -61,11 +67,14 @@ export class Broker {
     readonly core: Core,
     readonly listeners: RunningListener[],
     readonly log: Logger,
+    /** The storage engine in use and why it was chosen (status, health). */
+    readonly storage: { readonly engine: string; readonly reason: string },
   ) {}
 
   static async start(config: Config, opts: BrokerOptions = {}): Promise<Broker> {
     const log = opts.log ?? createLogger({ level: config.log.level, format: config.log.format });
-    const store = opts.store ?? openStore(config);
+    const opened = opts.store ? { store: opts.store, reason: 'given by the caller' } : openStore(config);
+    const store = opened.store;
     if (store instanceof KvStore && !config.storage.sync) {
       log.warn('storage.sync is false: acknowledged messages can be lost if the machine crashes', { dir: store.dir });
     }
@@ -85,7 +94,7 @@ export class Broker {
       throw err;
     }
     const listeners: RunningListener[] = [];
-    const broker = new Broker(config, core, listeners, log);
+    const broker = new Broker(config, core, listeners, log, { engine: store.engine, reason: opened.reason });
     const accept = mqttAdapter(core, mqttSettings(config));
     try {
       listeners.push(
@@ -104,6 +113,7 @@ export class Broker {
     log.info('broker started', {
       node: config.node.name,
       storage: store.engine,
+      storageReason: opened.reason,
       ...(store instanceof KvStore ? { dataDir: store.dir, sync: config.storage.sync } : {}),
     });
     return broker;

@@ -135,7 +135,7 @@ function oneOf<const V extends readonly string[]>(values: V, def: V[number], doc
 // The schema: the one place keys are declared.
 
 /** Storage engines, one list: later issues append 'rocksdb', 'leveldb'. */
-export const STORAGE_ENGINES = ['rocksdb', 'memory'] as const;
+export const STORAGE_ENGINES = ['auto', 'rocksdb', 'leveldb', 'memory'] as const;
 export const LOG_LEVELS = ['debug', 'info', 'warn', 'error', 'silent'] as const;
 export const LOG_FORMATS = ['json', 'text'] as const;
 export const QUEUE_DROP_POLICIES = ['oldest', 'newest'] as const;
@@ -170,7 +170,11 @@ const SCHEMA = {
     allowEmptyClientId: boolean(true, 'accept an empty client id (the broker assigns one)'),
   },
   storage: {
-    engine: oneOf(STORAGE_ENGINES, 'rocksdb', 'rocksdb: durable, in `storage.dir`; memory: nothing survives a restart'),
+    engine: oneOf(
+      STORAGE_ENGINES,
+      'auto',
+      'auto: the engine the data directory was made with, else rocksdb where its binary loads, else leveldb; memory: nothing survives a restart',
+    ),
     dir: path('./data', 'data directory; relative to the config file (in a file) or to the working directory (flag, default)'),
     sync: boolean(true, 'fsync each write batch before acknowledging'),
   },

@@ -62,7 +62,7 @@ describe('defaults', () => {
     expect(c.mqtt).toMatchObject({ queueQos0: false, topicAliasMaximum: 10, maxTopicLevels: 128, connectTimeout: 10 });
     expect(c.mqtt.maxSessionExpiry).toBe(4294967295);
     expect(c.mqtt.retainAvailable && c.mqtt.sharedSubscriptions && c.mqtt.allowEmptyClientId).toBe(true);
-    expect(c.storage).toEqual({ engine: 'rocksdb', dir: resolve(process.cwd(), 'data'), sync: true });
+    expect(c.storage).toEqual({ engine: 'auto', dir: resolve(process.cwd(), 'data'), sync: true });
     expect(c.log).toEqual({ level: 'info', format: 'json' });
   });
 
@@ -79,7 +79,7 @@ describe('defaults', () => {
     expectTypeOf<Config['mqtt']['port']>().toEqualTypeOf<number>();
     expectTypeOf<Config['mqtt']['queueQos0']>().toEqualTypeOf<boolean>();
     expectTypeOf<Config['mqtt']['queueDropPolicy']>().toEqualTypeOf<'oldest' | 'newest'>();
-    expectTypeOf<Config['storage']['engine']>().toEqualTypeOf<'rocksdb' | 'memory'>();
+    expectTypeOf<Config['storage']['engine']>().toEqualTypeOf<'auto' | 'rocksdb' | 'leveldb' | 'memory'>();
     expectTypeOf<Config['log']['level']>().toEqualTypeOf<'debug' | 'info' | 'warn' | 'error' | 'silent'>();
     expectTypeOf<Config['node']>().toEqualTypeOf<{ readonly name: string }>();
     expectTypeOf<'mqtt.maxKeepAlive'>().toExtend<ConfigKey>();
@@ -250,7 +250,7 @@ describe('errors', () => {
     expect(invalid({ log: { level: 'verbose' } }).message).toBe(
       'junction.yaml: log.level: expected one of debug, info, warn, error, silent; got "verbose"',
     );
-    expect(invalid({ storage: { engine: 'lmdb' } }).reason).toBe('expected one of rocksdb, memory; got "lmdb"');
+    expect(invalid({ storage: { engine: 'lmdb' } }).reason).toBe('expected one of auto, rocksdb, leveldb, memory; got "lmdb"');
     expect(invalid({ mqtt: { queueDropPolicy: 1 } }).reason).toBe('wrong type: expected one of oldest, newest; got 1');
   });
 
@@ -322,7 +322,7 @@ describe('overrides', () => {
     const range = configError(() => loadConfig({ overrides: [{ key: 'mqtt.port', value: '65536', source: '--mqtt-port' }] }));
     expect(range.reason).toBe('out of range: expected an integer 0..65535, got 65536');
     const engine = configError(() => loadConfig({ overrides: [{ key: 'storage.engine', value: 'lmdb', source: '--storage' }] }));
-    expect(engine.message).toBe('command line: --storage: expected one of rocksdb, memory; got "lmdb"');
+    expect(engine.message).toBe('command line: --storage: expected one of auto, rocksdb, leveldb, memory; got "lmdb"');
   });
 
   it('name the key when no flag is given', () => {
