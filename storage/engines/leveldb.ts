@@ -8,16 +8,23 @@ import { EngineClosedError, prefixEnd, type KvEngine, type KvOp } from '../kv.js
 
 export class LevelEngine implements KvEngine {
   readonly name = 'leveldb';
-  private readonly db: ClassicLevel<Buffer, Buffer>;
+  private dbOrUndefined: ClassicLevel<Buffer, Buffer> | undefined;
   private state: 'new' | 'open' | 'closed' = 'new';
 
-  constructor(location: string) {
-    this.db = new ClassicLevel<Buffer, Buffer>(location, { keyEncoding: 'buffer', valueEncoding: 'buffer' });
-  }
+  constructor(private readonly location: string) {}
 
   async open(): Promise<void> {
-    await this.db.open({ createIfMissing: true, errorIfExists: false });
+    // Created here, not in the constructor: ClassicLevel makes its directory as soon as it exists,
+    // and KvStore checks the data directory before any engine touches it.
+    const db = new ClassicLevel<Buffer, Buffer>(this.location, { keyEncoding: 'buffer', valueEncoding: 'buffer' });
+    await db.open({ createIfMissing: true, errorIfExists: false });
+    this.dbOrUndefined = db;
     this.state = 'open';
+  }
+
+  private get db(): ClassicLevel<Buffer, Buffer> {
+    if (this.state !== 'open' || !this.dbOrUndefined) throw new EngineClosedError(this.name);
+    return this.dbOrUndefined;
   }
 
   private check(): void {
@@ -50,11 +57,12 @@ export class LevelEngine implements KvEngine {
   }
 
   async close(): Promise<void> {
-    if (this.state !== 'open') {
+    const db = this.dbOrUndefined;
+    if (this.state !== 'open' || !db) {
       this.state = 'closed';
       return;
     }
     this.state = 'closed';
-    await this.db.close();
+    await db.close();
   }
 }

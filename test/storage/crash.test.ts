@@ -1,6 +1,6 @@
 /**
  * kill -9 crash test (durability contract, design.md): the broker runs as a child process on a
- * RocksDB data directory; QoS 1 and QoS 2 publishers send numbered messages to MQTT 3.1.1
+ * RocksDB or LevelDB data directory; QoS 1 and QoS 2 publishers send numbered messages to MQTT 3.1.1
  * subscribers with persistent sessions, two online and two offline; the broker is killed with
  * SIGKILL at random moments and restarted on the same directory. At the end every message a
  * publisher had acknowledged must reach every subscriber: QoS 2 end to end exactly once, QoS 1 at
@@ -13,6 +13,7 @@ import mqtt, { type MqttClient } from 'mqtt';
 import { afterAll, describe, expect, it } from 'vitest';
 import { freePort, startBrokerProcess, type BrokerProcess } from '../helpers/process-broker.js';
 import { until } from '../helpers/mqtt.js';
+import { rocksdbLoads } from '../../storage/engine-choice.js';
 
 function rng(seed: number): () => number {
   let s = seed >>> 0;
@@ -116,19 +117,25 @@ class Subscriber {
   }
 }
 
-describe('kill -9 crash test (rocksdb)', () => {
+const rocks = rocksdbLoads();
+
+describe.each([
+  { engine: 'rocksdb', skip: !rocks.ok },
+  { engine: 'leveldb', skip: false },
+])('kill -9 crash test ($engine)', ({ engine, skip }) => {
+  if (skip) console.warn(`skipping rocksdb crash test: ${rocks.detail}`);
   const dirs: string[] = [];
   afterAll(() => {
     for (const d of dirs) rmSync(d, { recursive: true, force: true });
   });
 
-  it('loses no acknowledged message and duplicates no QoS 2 message across SIGKILLs', { timeout: 120_000 }, async () => {
+  it.skipIf(skip)('loses no acknowledged message and duplicates no QoS 2 message across SIGKILLs', { timeout: 120_000 }, async () => {
     const seed = Number(process.env['CRASH_SEED'] ?? Date.now() % 1_000_000);
     const random = rng(seed);
     const dir = mkdtempSync(join(tmpdir(), 'junction-crash-'));
     dirs.push(dir);
     const port = await freePort();
-    const args = ['--data-dir', dir, '--log-level', 'warn'];
+    const args = ['--data-dir', dir, '--storage', engine, '--log-level', 'warn'];
     let broker: BrokerProcess = await startBrokerProcess(args, port);
     const rounds = 5;
     try {
