@@ -53,6 +53,12 @@ export class KvStore implements Store {
   }
 
   async open(): Promise<StoredState> {
+    await this.openEngine();
+    return this.load();
+  }
+
+  /** Checks the directory and opens the engine without loading anything (export, import, compaction). */
+  async openEngine(): Promise<void> {
     this.prepareDir();
     try {
       await this.kv.open();
@@ -72,7 +78,30 @@ export class KvStore implements Store {
       await this.kv.close();
       throw new StoreOpenError(`data directory ${this.dir} holds format ${format.toString()}; this build reads format ${FORMAT_VERSION}`);
     }
-    return this.load();
+  }
+
+  /**
+   * Every record but the meta keys, in key order, from one consistent snapshot of the engine (its
+   * iterator's): the body of an export, the same whichever engine holds it.
+   */
+  async *records(): AsyncIterable<readonly [Buffer, Buffer]> {
+    for await (const entry of this.kv.iterate(Buffer.alloc(0))) {
+      if (entry[0][0] !== Prefix.meta) yield entry;
+    }
+  }
+
+  /** Writes imported records (one batch per call; synced). */
+  writeRecords(entries: ReadonlyArray<readonly [Buffer, Buffer]>): Promise<void> {
+    return this.kv.write(
+      entries.map(([key, value]) => ({ type: 'put', key, value })),
+      true,
+    );
+  }
+
+  /** True when the store holds no records (meta keys aside). */
+  async isEmpty(): Promise<boolean> {
+    for await (const _ of this.records()) return false;
+    return true;
   }
 
   write(ops: readonly WriteOp[]): Promise<void> {

@@ -14,6 +14,7 @@ import { MemoryStore } from '../../storage/memory.js';
 import type { Store } from '../../storage/store.js';
 import { mqttAdapter, type MqttSettings } from '../../protocols/mqtt/index.js';
 import type { Config } from './config.js';
+import { startControl, type ControlServer } from './control.js';
 import { listen, type RunningListener } from './listeners.js';
 import { createLogger } from './log.js';
 
@@ -61,6 +62,7 @@ function openStore(config: Config): { store: Store; reason: string } {
 export class Broker {
   private readonly connections = new Set<Connection>();
   private stopping: Promise<void> | undefined;
+  private control: ControlServer | undefined;
 
   private constructor(
     readonly config: Config,
@@ -109,6 +111,12 @@ export class Broker {
       await core.close();
       throw err;
     }
+    if (store instanceof KvStore) {
+      broker.control = await startControl(store, log).catch((err: unknown) => {
+        log.warn('control socket unavailable: export needs the broker stopped', { error: String(err) });
+        return undefined;
+      });
+    }
     for (const l of listeners) log.info('listening', { listener: l.spec.name, protocol: l.spec.protocol, host: l.host, port: l.port });
     log.info('broker started', {
       node: config.node.name,
@@ -144,6 +152,7 @@ export class Broker {
     for (const c of all) c.close('shutdown');
     await Promise.all(all.map((c) => c.closed));
     await closing;
+    await this.control?.close();
     await this.core.close();
     this.log.info('broker stopped');
   }

@@ -16,6 +16,8 @@ export type CliCommand =
   | { readonly kind: 'help'; readonly text: string }
   | { readonly kind: 'version' }
   | { readonly kind: 'start'; readonly configFile?: string; readonly overrides: ConfigOverrides }
+  | { readonly kind: 'data-export'; readonly dataDir: string; readonly out?: string }
+  | { readonly kind: 'data-import'; readonly dataDir: string; readonly engine: 'rocksdb' | 'leveldb'; readonly file: string }
   | { readonly kind: 'error'; readonly message: string };
 
 interface ConfigFlag {
@@ -46,7 +48,9 @@ interface CommandSpec {
   readonly options: { readonly [name: string]: OptionSpec };
   /** Help lines for the options: [`-c, --config FILE`, `what it does`]. */
   readonly optionHelp: readonly (readonly [string, string])[];
-  readonly build: (values: Values) => CliCommand;
+  /** Positional arguments after the options, e.g. `FILE`; none when absent. */
+  readonly positionals?: string;
+  readonly build: (values: Values, positionals: readonly string[]) => CliCommand;
 }
 
 function overridesFrom(values: Values): ConfigOverride[] {
@@ -78,6 +82,39 @@ const COMMANDS: readonly CommandSpec[] = [
       return typeof config === 'string' ? { kind: 'start', configFile: config, overrides } : { kind: 'start', overrides };
     },
   },
+  {
+    name: 'data export',
+    summary: 'write everything durable in a data directory to one portable file (broker running or not)',
+    options: { 'data-dir': { type: 'string' }, out: { type: 'string', short: 'o' } },
+    optionHelp: [
+      ['--data-dir DIR', 'data directory to export (required)'],
+      ['-o, --out FILE', 'file to write (default: standard output)'],
+    ],
+    build(values) {
+      const dataDir = values['data-dir'];
+      if (typeof dataDir !== 'string' || dataDir === '') return error('data export needs --data-dir DIR');
+      const out = values['out'];
+      return typeof out === 'string' ? { kind: 'data-export', dataDir, out } : { kind: 'data-export', dataDir };
+    },
+  },
+  {
+    name: 'data import',
+    summary: 'build a new data directory from an export file, with the engine given',
+    options: { 'data-dir': { type: 'string' }, engine: { type: 'string' } },
+    optionHelp: [
+      ['--data-dir DIR', 'data directory to create; must not exist or be empty (required)'],
+      ['--engine ENGINE', 'rocksdb | leveldb (required)'],
+    ],
+    positionals: 'FILE',
+    build(values, positionals) {
+      const dataDir = values['data-dir'];
+      const engine = values['engine'];
+      if (typeof dataDir !== 'string' || dataDir === '') return error('data import needs --data-dir DIR');
+      if (engine !== 'rocksdb' && engine !== 'leveldb') return error('data import needs --engine rocksdb or --engine leveldb');
+      if (positionals.length !== 1) return error('data import needs exactly one FILE');
+      return { kind: 'data-import', dataDir, engine, file: positionals[0]! };
+    },
+  },
 ];
 
 function column(rows: readonly (readonly [string, string])[]): string[] {
@@ -96,7 +133,9 @@ export const HELP_TEXT = [
   ]),
   ...COMMANDS.flatMap((c) => [
     '',
-    `Flags for ${c.name} (flags override the config file; [key] is the config key set):`,
+    c.name === 'start'
+      ? `Flags for ${c.name} (flags override the config file; [key] is the config key set):`
+      : `Flags for ${c.name}${c.positionals ? ` (then ${c.positionals})` : ''}:`,
     ...column([...c.optionHelp, ['-h, --help', 'show this help']]),
   ]),
   '',
@@ -140,12 +179,13 @@ function parseError(err: unknown, known: readonly string[]): CliCommand {
 function parseCommand(spec: CommandSpec, args: string[]): CliCommand {
   const options = { ...spec.options, help: { type: 'boolean', short: 'h' } as const };
   let values: Values;
+  let positionals: string[];
   try {
-    ({ values } = parseArgs({ args, options, strict: true, allowPositionals: false }));
+    ({ values, positionals } = parseArgs({ args, options, strict: true, allowPositionals: spec.positionals !== undefined }));
   } catch (err) {
     return parseError(err, Object.keys(options).map((o) => `--${o}`));
   }
-  return values['help'] === true ? HELP : spec.build(values);
+  return values['help'] === true ? HELP : spec.build(values, positionals);
 }
 
 export function parseCli(argv: readonly string[]): CliCommand {
@@ -172,7 +212,14 @@ export function parseCli(argv: readonly string[]): CliCommand {
     if (owner !== undefined) return error(`${first} goes after the command: junction ${owner.name} ${first} ...`);
     return error(`unknown flag ${first}${didYouMean(first, ['--help', '--version'])}`);
   }
+  // Two-word commands (`data export`) are looked up by both words.
+  const two = rest[0] !== undefined ? COMMANDS.find((c) => c.name === `${first} ${rest[0]}`) : undefined;
+  if (two) return parseCommand(two, rest.slice(1));
   const spec = COMMANDS.find((c) => c.name === first);
-  if (spec === undefined) return error(`unknown command '${first}'${didYouMean(first, COMMAND_NAMES)}`);
+  if (spec === undefined) {
+    const group = COMMANDS.filter((c) => c.name.startsWith(`${first} `)).map((c) => c.name);
+    if (group.length > 0) return error(`'${first}' needs one of: ${group.join(', ')}`);
+    return error(`unknown command '${first}'${didYouMean(first, COMMAND_NAMES)}`);
+  }
   return parseCommand(spec, rest);
 }

@@ -9,6 +9,8 @@ import { parseCli } from './cli.js';
 import { ConfigError, loadConfig, type Config, type ConfigOverrides } from './config.js';
 import { ListenerError } from './listeners.js';
 import { StoreOpenError } from '../../storage/store.js';
+import { ImportError } from '../../storage/export.js';
+import { dataExport, dataImport } from './data-commands.js';
 
 function version(): string {
   const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -69,5 +71,18 @@ switch (cmd.kind) {
     break;
   case 'start':
     await start(cmd.configFile, cmd.overrides);
+    break;
+  case 'data-export':
+  case 'data-import':
+    try {
+      const done = cmd.kind === 'data-export' ? await dataExport(cmd.dataDir, cmd.out) : await dataImport(cmd.dataDir, cmd.engine, cmd.file);
+      process.stderr.write(`junction: ${done}\n`);
+    } catch (err) {
+      if (err instanceof StoreOpenError || err instanceof ImportError) {
+        process.stderr.write(`junction: ${err.message}\n`);
+        process.exit(1);
+      }
+      throw err;
+    }
     break;
 }
