@@ -41,11 +41,40 @@ describe('help and version', () => {
   it('lists every command and flag on its own line and says flags override the file', () => {
     const lines = HELP_TEXT.split('\n');
     for (const command of ['start', 'help', 'version']) expect(lines.some((l) => l.trim().startsWith(`${command} `))).toBe(true);
-    for (const flag of ['-c, --config FILE', '--mqtt-port N', '--host ADDR', '--storage ENGINE', '--data-dir DIR', '--log-level LEVEL', '--version']) {
+    for (const flag of ['-c, --config FILE', '--mqtt-port N', '--host ADDR', '--storage ENGINE', '--log-level LEVEL', '--version']) {
       expect(lines.filter((l) => l.trim().startsWith(flag))).toHaveLength(1);
     }
+    // --data-dir belongs to start, data export and data import.
+    expect(lines.filter((l) => l.trim().startsWith('--data-dir DIR'))).toHaveLength(3);
+    for (const command of ['data export', 'data import']) expect(lines.some((l) => l.trim().startsWith(`${command} `))).toBe(true);
     expect(HELP_TEXT).toContain('flags override the config file');
     for (const flag of CONFIG_FLAGS) for (const key of flag.keys) expect(HELP_TEXT).toContain(key);
+  });
+});
+
+describe('data export / import', () => {
+  it('parses both, with the file and engine', () => {
+    expect(parseCli(['data', 'export', '--data-dir', 'd'])).toEqual({ kind: 'data-export', dataDir: 'd' });
+    expect(parseCli(['data', 'export', '--data-dir', 'd', '-o', 'f.jsonl'])).toEqual({ kind: 'data-export', dataDir: 'd', out: 'f.jsonl' });
+    expect(parseCli(['data', 'import', '--data-dir', 'd', '--engine', 'leveldb', 'f.jsonl'])).toEqual({
+      kind: 'data-import',
+      dataDir: 'd',
+      engine: 'leveldb',
+      file: 'f.jsonl',
+    });
+  });
+
+  it('says what is missing', () => {
+    const err = (argv: string[]): string => {
+      const c = parseCli(argv);
+      return c.kind === 'error' ? c.message : `not an error: ${c.kind}`;
+    };
+    expect(err(['data'])).toMatch(/'data' needs one of: data export, data import/);
+    expect(err(['data', 'export'])).toMatch(/needs --data-dir/);
+    expect(err(['data', 'import', '--data-dir', 'd', 'f'])).toMatch(/--engine rocksdb or --engine leveldb/);
+    expect(err(['data', 'import', '--data-dir', 'd', '--engine', 'lmdb', 'f'])).toMatch(/--engine rocksdb or --engine leveldb/);
+    expect(err(['data', 'import', '--data-dir', 'd', '--engine', 'leveldb'])).toMatch(/exactly one FILE/);
+    expect(err(['data', 'export', '--data-dir', 'd', 'extra'])).toMatch(/unexpected argument 'extra'/);
   });
 });
 
