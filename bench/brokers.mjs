@@ -21,7 +21,10 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 /** Installed when no aedes is there yet; the reference numbers in README.md were taken with it. */
 const AEDES_VERSION = '1.2.0';
 
-/** Junction from this repo's build. extra.args replaces the default `--storage memory`. */
+/**
+ * Junction from this repo's build. extra.args replaces the default `--storage memory`; extra.files
+ * (name -> text) are written into the run's directory first, e.g. a config file for `--config`.
+ */
 const junction = {
   name: 'junction',
   prepare({ repo }) {
@@ -41,6 +44,7 @@ const junction = {
     return {
       file: process.execPath,
       args: [prepared.main, 'start', '--host', '127.0.0.1', '--mqtt-port', String(port), ...storage],
+      files: extra.files,
     };
   },
 };

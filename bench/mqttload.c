@@ -2,7 +2,8 @@
 // Scenarios: fanout (1 pub -> S subs, one topic), fanin (P pubs -> 1 sub on bench/#), pairs (P pub/sub pairs).
 // Each publisher keeps at most --window messages not yet delivered to all of its subscribers (and, at
 // QoS 1, not yet PUBACKed), so the broker is driven at its sustainable rate, not flooded.
-// Output: one JSON line. Build: cc -O2 -o mqttload mqttload.c
+// --clean 0: persistent sessions (clean session 0, client ids ld-<n> stable across runs) and a
+// DISCONNECT at the end. Output: one JSON line. Build: cc -O2 -o mqttload mqttload.c
 // Copied from the team's shared tools (shared/tools/mqttload.c); bench/run.mjs compiles it with cc -O2 into a cache dir.
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -31,7 +32,7 @@ typedef struct {
 } conn;
 
 static const char *host = "127.0.0.1"; static int port = 1883, qos = 0, size = 64, window = 64;
-static int npub = 1, nsub = 1; static double duration = 5, warm = 1; static const char *scen = "fanout";
+static int npub = 1, nsub = 1, clean = 1; static double duration = 5, warm = 1; static const char *scen = "fanout";
 static conn *C; static int nconn; static int ep;
 static uint64_t hist[64 * 64]; static uint64_t lat_n, meas_recv, dups;
 static int measuring;
@@ -56,10 +57,11 @@ static void topic_of(conn *c, char *t) {
   else sprintf(t, "bench/t%d", c->id);
 }
 static void send_connect(conn *c) {
-  char id[32]; int il = sprintf(id, "ld-%d-%d", getpid(), (int)(c - C));
+  char id[32]; int il = clean ? sprintf(id, "ld-%d-%d", getpid(), (int)(c - C)) : sprintf(id, "ld-%d", (int)(c - C));
   unsigned char p[128]; size_t n = 0;
   unsigned char body[96]; size_t b = 0;
   memcpy(body, "\0\4MQTT\4\2\0\x3c", 10); b = 10;      // v3.1.1, clean session, keepalive 60
+  if (!clean) body[7] = 0;                               // connect flags: clean session 0
   body[b++] = il >> 8; body[b++] = il & 255; memcpy(body + b, id, il); b += il;
   p[n++] = 0x10; n += varint(p + n, b); memcpy(p + n, body, b); n += b; wput(c, p, n);
 }
@@ -152,6 +154,7 @@ int main(int argc, char **argv) {
     if (!strcmp(k, "--host")) host = v; else if (!strcmp(k, "--port")) port = atoi(v); else if (!strcmp(k, "--scenario")) scen = v;
     else if (!strcmp(k, "--qos")) qos = atoi(v); else if (!strcmp(k, "--size")) size = atoi(v); else if (!strcmp(k, "--window")) window = atoi(v);
     else if (!strcmp(k, "--pubs")) npub = atoi(v); else if (!strcmp(k, "--subs")) nsub = atoi(v);
+    else if (!strcmp(k, "--clean")) clean = atoi(v);
     else if (!strcmp(k, "--duration")) duration = atof(v); else if (!strcmp(k, "--warmup")) warm = atof(v);
     else { fprintf(stderr, "unknown option %s\n", k); return 64; }
   }
@@ -180,6 +183,14 @@ int main(int argc, char **argv) {
   for (int k = 0; k < 40; k++) { got = 0; for (int i = 0; i < nconn; i++) got += C[i].recv; if (got >= exp) break; loop_for(0.05, NULL); }
   got = 0; for (int i = 0; i < nconn; i++) got += C[i].recv;
   (void)pubs_stopped; (void)dups;
+  // Persistent sessions outlive this process: DISCONNECT, then wait for the broker to close each
+  // connection, so it has taken every PUBACK sent before and the next run's sessions start empty.
+  if (!clean) for (int i = 0; i < nconn; i++) {
+    conn *c = &C[i]; unsigned char d[2] = { 0xe0, 0 }; char sink[4096]; struct timeval tv = { 5, 0 };
+    fcntl(c->fd, F_SETFL, 0); setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    wput(c, d, 2); flush(c); while (read(c->fd, sink, sizeof sink) > 0) {}
+    close(c->fd);
+  }
   printf("{\"scenario\":\"%s\",\"qos\":%d,\"size\":%d,\"pubs\":%d,\"subs\":%d,\"window\":%d,\"seconds\":%.2f,"
          "\"delivered_per_s\":%.0f,\"sent\":%llu,\"expected\":%llu,\"received\":%llu,\"lost\":%lld,"
          "\"lat_us_p50\":%.0f,\"lat_us_p99\":%.0f,\"lat_us_p999\":%.0f,\"loadgen_cpu_s\":%.2f}\n",

@@ -7,29 +7,42 @@
 // Exit status: 0 all runs fine; 1 nothing could run (setup or usage error); 2 a run failed or lost messages.
 import { execFile, spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { BROKERS } from './brokers.mjs';
-
-const here = path.dirname(fileURLToPath(import.meta.url));
-const repo = path.dirname(here);
-const cacheDir = path.join(os.tmpdir(), 'junction-bench');
+import { buildLoader, cacheDir, freePort, repo, waitForPort } from './common.mjs';
 
 // Scenarios by name. `load`: mqttload arguments (besides --port, --duration, --warmup).
-// `brokers` (optional): per-broker extras for brokers.mjs, e.g. a later persistent-session scenario
-//   brokers: { junction: { args: ['--storage', 'rocksdb', '--data-dir', '{dir}/data'] },
-//              mosquitto: { conf: ['persistence true', 'persistence_location {dir}/'] } }
-// where `{dir}` is the run's private directory; a broker set to null is skipped for that scenario.
+// `brokers` (optional): per-broker extras for brokers.mjs (see the persist-* scenarios), where `{dir}`
+// is the run's private directory; a broker set to null is skipped for that scenario.
 // A scenario that needs another load generator (STOMP) would add a field naming it here.
+const PAIRS_QOS1 = ['--scenario', 'pairs', '--pubs', '20', '--qos', '1', '--window', '16'];
+// Persistent sessions: Junction's data dir is a subdirectory because it must start empty (the run's
+// dir holds broker.log); Mosquitto keeps everything in memory and writes (and fsyncs) mosquitto.db
+// only at exit and every autosave_interval (30 min by default), never per message; Aedes has no disk
+// persistence built in (bench/README.md says why aedes-persistence-level is not used).
+const MOSQUITTO_PERSIST = { conf: ['persistence true', 'persistence_location {dir}/'] };
 const SCENARIOS = {
   fanout: { about: '1 publisher -> 100 subscribers, one topic, QoS 0', load: ['--scenario', 'fanout', '--subs', '100', '--qos', '0'] },
   fanin: { about: '20 publishers -> 1 subscriber on bench/#, QoS 0', load: ['--scenario', 'fanin', '--pubs', '20', '--qos', '0'] },
   'pairs-qos1': {
     about: '20 publisher/subscriber pairs, QoS 1, window 16',
-    load: ['--scenario', 'pairs', '--pubs', '20', '--qos', '1', '--window', '16'],
+    load: PAIRS_QOS1,
+  },
+  'persist-qos1': {
+    about: 'pairs-qos1 with persistent sessions; Junction on RocksDB, every batch fsynced',
+    load: [...PAIRS_QOS1, '--clean', '0'],
+    brokers: { junction: { args: ['--data-dir', '{dir}/data'] }, mosquitto: MOSQUITTO_PERSIST },
+  },
+  'persist-qos1-nosync': {
+    about: 'persist-qos1 with Junction storage.sync: false (RocksDB without fsync)',
+    load: [...PAIRS_QOS1, '--clean', '0'],
+    brokers: {
+      junction: { args: ['--config', '{dir}/nosync.yaml', '--data-dir', '{dir}/data'], files: { 'nosync.yaml': 'storage:\n  sync: false\n' } },
+      mosquitto: MOSQUITTO_PERSIST,
+      aedes: null, // same in-memory Aedes as in persist-qos1: one measurement of it is enough
+    },
   },
 };
 const BASELINE = 'mosquitto';
@@ -38,6 +51,7 @@ const START_TIMEOUT_MS = 15000;
 
 const usage = `usage: node bench/run.mjs [--rounds 3] [--duration 5] [--warmup 1]
        [--scenarios ${Object.keys(SCENARIOS).join(',')}] [--brokers ${Object.keys(BROKERS).join(',')}] [--json FILE]
+       node bench/run.mjs --scenarios soak [soak.mjs options]   (the storage soak, bench/soak.mjs)
 (through npm: npm run bench -- --rounds 1)`;
 
 const running = { broker: undefined, loader: undefined, dir: undefined }; // what Ctrl-C must clean up
@@ -52,6 +66,13 @@ main().then(
 );
 
 async function main() {
+  // `--scenarios soak` is bench/soak.mjs (one broker, its own rounds and table): it gets the other options.
+  const argv = process.argv.slice(2);
+  const at = argv.findIndex((a, i) => a === '--scenarios=soak' || (a === '--scenarios' && argv[i + 1] === 'soak'));
+  if (at >= 0) {
+    const rest = argv.filter((_, i) => i !== at && !(argv[at] === '--scenarios' && i === at + 1));
+    return spawnSync(process.execPath, [path.join(repo, 'bench', 'soak.mjs'), ...rest], { stdio: 'inherit' }).status ?? 1;
+  }
   const opts = options();
   if (typeof opts === 'number') return opts;
   process.on('SIGINT', () => {
@@ -161,20 +182,6 @@ function list(s) {
   return [...new Set(s.split(',').map((x) => x.trim()).filter(Boolean))];
 }
 
-/** Compiles bench/mqttload.c into the cache dir when the binary is missing or older than the source. */
-function buildLoader() {
-  const src = path.join(here, 'mqttload.c');
-  const bin = path.join(cacheDir, 'mqttload');
-  if (fs.existsSync(bin) && fs.statSync(bin).mtimeMs >= fs.statSync(src).mtimeMs) return bin;
-  fs.mkdirSync(cacheDir, { recursive: true });
-  const tmp = `${bin}.${process.pid}`;
-  const cc = spawnSync('cc', ['-O2', '-o', tmp, src], { stdio: ['ignore', 'inherit', 'inherit'] });
-  if (cc.error) throw new Error(`cannot run cc to build mqttload (${cc.error.message}); install a C compiler, e.g. apt-get install -y gcc`);
-  if (cc.status !== 0) throw new Error(`cc -O2 ${src} failed`);
-  fs.renameSync(tmp, bin); // atomic: a concurrent bench never runs a half-written binary
-  return bin;
-}
-
 /** One fresh broker, one load run: { delivered_per_s, lat_us_p99, lost, cpu_s, rss_mb, load } or { error }. */
 async function runOnce(loader, { broker, prepared }, def, opts) {
   const port = await freePort();
@@ -268,32 +275,6 @@ async function stop(child, exited) {
   }, STOP_TIMEOUT_MS);
   await exited;
   clearTimeout(timer);
-}
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address();
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
-/** Resolves true once 127.0.0.1:port accepts a TCP connection, or an error text after timeoutMs. */
-async function waitForPort(port, timeoutMs) {
-  const end = Date.now() + timeoutMs;
-  while (Date.now() < end) {
-    const ok = await new Promise((resolve) => {
-      const s = net.connect(port, '127.0.0.1');
-      s.once('connect', () => resolve(true));
-      s.once('error', () => resolve(false));
-    }).catch(() => false);
-    if (ok) return true;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  return `broker did not accept connections on port ${port} within ${timeoutMs / 1000} s`;
 }
 
 function logTail(dir) {
