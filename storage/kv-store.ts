@@ -42,6 +42,10 @@ interface DirMeta {
 const META_FILE = 'junction.json';
 
 export class KvStore implements Store {
+  /** A write failed: reopen the engine before the next one (see write). */
+  private damaged = false;
+  private closed = false;
+
   constructor(
     readonly dir: string,
     private readonly kv: KvEngine,
@@ -104,11 +108,25 @@ export class KvStore implements Store {
     return true;
   }
 
-  write(ops: readonly WriteOp[]): Promise<void> {
-    return this.kv.write(toKvOps(ops), this.sync).catch((err: unknown) => {
-      // The Store contract has one error for "closed", whatever the engine underneath.
-      throw err instanceof EngineClosedError ? new StoreClosedError(this.engine) : err;
-    });
+  async write(ops: readonly WriteOp[]): Promise<void> {
+    // The Store contract has one error for "closed", whatever the engine underneath.
+    if (this.closed) throw new StoreClosedError(this.engine);
+    if (this.damaged) {
+      // After a failed write (disk full, I/O error) the engine's log may end in a torn record, and
+      // RocksDB appends the next batches after it, acknowledges them, and drops them at the next
+      // open, whose replay stops at the tear. Reopening replays up to the tear and starts a new log.
+      // While that fails too (disk still full) this write fails and the next one tries again.
+      await this.kv.close().catch(() => undefined);
+      await this.kv.open();
+      this.damaged = false;
+    }
+    try {
+      await this.kv.write(toKvOps(ops), this.sync);
+    } catch (err) {
+      if (err instanceof EngineClosedError) throw new StoreClosedError(this.engine);
+      this.damaged = true;
+      throw err;
+    }
   }
 
   compact(): Promise<void> {
@@ -116,6 +134,7 @@ export class KvStore implements Store {
   }
 
   close(): Promise<void> {
+    this.closed = true;
     return this.kv.close();
   }
 
@@ -136,7 +155,12 @@ export class KvStore implements Store {
         );
       }
       const meta: DirMeta = { format: FORMAT_VERSION, engine: this.kv.name };
-      writeFileSync(metaPath, JSON.stringify(meta, null, 2) + '\n');
+      try {
+        writeFileSync(metaPath, JSON.stringify(meta, null, 2) + '\n');
+      } catch (err) {
+        // A read-only or full file system: an operator's error to report, not a crash with a stack.
+        throw new StoreOpenError(`cannot use data directory ${this.dir}: ${(err as Error).message}`);
+      }
       return;
     }
     let meta: DirMeta;

@@ -5,7 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import { isUtf8 } from 'node:buffer';
 import type { Qos } from '../../src/core/message.js';
-import type { Will } from '../../src/core/session.js';
+import type { Session, Will } from '../../src/core/session.js';
 import { NEVER_EXPIRES } from '../../src/core/sessions.js';
 import { validateTopicName } from '../../src/core/topic.js';
 import type { MqttConnection } from './connection.js';
@@ -21,6 +21,17 @@ function refuse(conn: MqttConnection, code: number, why: string): void {
   conn.core.stats.connectionsRejected++;
   conn.log.warn('connection refused', { clientId: conn.clientId, reason: why, code });
   conn.end(undefined, why, false);
+}
+
+/**
+ * No CONNACK 0 after `sessions.open`: the session must not linger unattached with its clocks
+ * stopped (open() cancels them). A new one goes; a resumed one is offline again, expiry from now.
+ */
+function abandon(conn: MqttConnection, session: Session, present: boolean): void {
+  if (session.attached) return; // claimed meanwhile by a newer connection
+  session.will = undefined; // the connection was never accepted: its will does not apply
+  if (present) conn.core.sessions.resumeOffline(session, Date.now(), undefined, undefined);
+  else conn.core.sessions.end(session);
 }
 
 export async function handleConnect(conn: MqttConnection, p: ConnectPacket): Promise<void> {
@@ -134,9 +145,10 @@ export async function handleConnect(conn: MqttConnection, p: ConnectPacket): Pro
     try {
       await durable;
     } catch {
+      abandon(conn, session, present);
       return refuse(conn, ReasonCode.ServerUnavailable, 'storage write failed');
     }
-    if (conn.isClosed()) return;
+    if (conn.isClosed()) return abandon(conn, session, present);
   }
   // [MQTT-3.2.2-2] Session Present is 0 whenever Clean Start was set.
   conn.write(encodeConnack(p.version, present && !p.cleanStart, ReasonCode.Success, props));
