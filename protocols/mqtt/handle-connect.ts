@@ -118,7 +118,7 @@ export async function handleConnect(conn: MqttConnection, p: ConnectPacket): Pro
   conn.identity = auth.identity;
 
   const mark = conn.core.persist.mark;
-  const { session, present } = conn.core.sessions.open(clientId, {
+  const { session, present, claim } = conn.core.sessions.open(clientId, {
     protocol: 'mqtt',
     cleanStart: p.cleanStart,
     expiryInterval: expiry,
@@ -142,9 +142,13 @@ export async function handleConnect(conn: MqttConnection, p: ConnectPacket): Pro
   // A new durable session is on disk before CONNACK says it exists.
   const durable = conn.core.persist.since(mark);
   if (durable) {
-    try {
-      await durable;
-    } catch {
+    let failed = false;
+    await durable.catch(() => (failed = true));
+    if (!conn.core.sessions.isCurrentClaim(session, claim)) {
+      // A newer connection with this client id arrived while we waited: it owns the session.
+      return conn.end(undefined, 'a newer connection claimed the client id', true);
+    }
+    if (failed) {
       abandon(conn, session, present);
       return refuse(conn, ReasonCode.ServerUnavailable, 'storage write failed');
     }

@@ -138,6 +138,8 @@ export class Session {
   private awaitingDisk: Pending[] = [];
   /** In flight from an earlier connection, not resent yet because the new window is full. */
   private held: Pending[] = [];
+  /** Counts `SessionRegistry.open` calls: the newest connection claiming the session owns it. */
+  claim = 0;
   /** The will of the connection now attached (or of the last one, while its delay runs). */
   will: Will | undefined;
   /** Set by the registry; used by the router to gather matches per publish without allocating maps. */

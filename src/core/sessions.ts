@@ -68,9 +68,10 @@ export class SessionRegistry {
   /**
    * Claims `clientId` for a new connection: takes over a connected one (its connection is closed as
    * 'taken-over' and counts as an abnormal end for its will), then resumes or replaces the session.
-   * The caller answers its client, then calls `session.attach` to start deliveries.
+   * The caller answers its client, then calls `session.attach` to start deliveries, unless
+   * `isCurrentClaim` says a newer connection has claimed the session meanwhile.
    */
-  open(clientId: string, opts: OpenOptions): { session: Session; present: boolean } {
+  open(clientId: string, opts: OpenOptions): { session: Session; present: boolean; claim: number } {
     let session = this.sessions.get(clientId);
     if (session?.attached) {
       const prev = session.currentOutlet!;
@@ -96,7 +97,10 @@ export class SessionRegistry {
     }
     session.will = opts.will;
     this.writeSession(session);
-    return { session, present };
+    // The newest claim wins: a connection still waiting (e.g. for its session row to reach disk)
+    // when a newer one claims the same client id must give up instead of attaching.
+    session.claim++;
+    return { session, present, claim: session.claim };
   }
 
   /**
@@ -106,6 +110,11 @@ export class SessionRegistry {
   disconnect(session: Session, outlet: Outlet, opts: DisconnectOptions): void {
     if (session.currentOutlet !== outlet) return;
     this.detach(session, opts);
+  }
+
+  /** False when a newer `open` of the same client id happened after the one that returned `claim`. */
+  isCurrentClaim(session: Session, claim: number): boolean {
+    return this.sessions.get(session.clientId) === session && session.claim === claim;
   }
 
   /** Ends a session now: publishes a pending will, removes its subscriptions and stored state. */
