@@ -7,14 +7,18 @@
  *   U <clientId> 0x00 <key>         subscription record (JSON)
  *   P <clientId> 0x00 <u64 seq>     pending record (JSON)
  *   I <clientId> 0x00 <u16 id>      incoming QoS 2 packet id (empty value)
+ *   Q <queue>                       queue record (JSON)
+ *   E <queue> 0x00 <u64 seq>        queue entry (JSON)
+ *   D <u64 seq>                     delayed message (JSON)
  *   0x00 meta/<name>                format version, engine
  *
- * U+0000 cannot appear in an MQTT or STOMP client id (both reject it), so it separates the client
- * id from the rest and keeps each client's rows contiguous and in order. Payloads are stored as
+ * U+0000 cannot appear in an MQTT or STOMP client id or queue name (both protocols reject it), so
+ * it separates the client id (or queue name) from the rest and keeps each client's rows contiguous and in order. Payloads are stored as
  * bytes, never re-encoded; everything else is JSON so that an export file can carry it as is.
  */
 import type { Message, MessageProps, Protocol, Qos } from '../src/core/message.js';
 import type { PendingRecord, SessionRecord, SubscriptionRecord, WriteOp } from './store.js';
+export type { DelayedRecord, QueueEntryRecord, QueueRecord } from './store.js';
 import type { KvOp } from './kv.js';
 
 export const FORMAT_VERSION = 1;
@@ -26,6 +30,9 @@ export const Prefix = {
   subscription: 0x55, // U
   pending: 0x50, // P
   incoming: 0x49, // I
+  queue: 0x51, // Q
+  queueEntry: 0x45, // E
+  delayed: 0x44, // D
   meta: 0x00,
 } as const;
 
@@ -205,6 +212,24 @@ export function toKvOps(ops: readonly WriteOp[]): KvOp[] {
         break;
       case 'retained.del':
         out[i] = { type: 'del', key: textKey(Prefix.retained, op.topic) };
+        break;
+      case 'queue.put':
+        out[i] = { type: 'put', key: textKey(Prefix.queue, op.queue.name), value: json(op.queue) };
+        break;
+      case 'queue.del':
+        out[i] = { type: 'del', key: textKey(Prefix.queue, op.name) };
+        break;
+      case 'qentry.put':
+        out[i] = { type: 'put', key: clientKey(Prefix.queueEntry, op.queue, u64(op.entry.seq)), value: json(op.entry) };
+        break;
+      case 'qentry.del':
+        out[i] = { type: 'del', key: clientKey(Prefix.queueEntry, op.queue, u64(op.seq)) };
+        break;
+      case 'delayed.put':
+        out[i] = { type: 'put', key: Buffer.concat([Buffer.of(Prefix.delayed), u64(op.entry.seq)]), value: json(op.entry) };
+        break;
+      case 'delayed.del':
+        out[i] = { type: 'del', key: Buffer.concat([Buffer.of(Prefix.delayed), u64(op.seq)]) };
         break;
     }
   }

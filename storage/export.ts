@@ -22,6 +22,9 @@ const KINDS = new Map<number, string>([
   [Prefix.subscription, 'subscription'],
   [Prefix.pending, 'pending'],
   [Prefix.incoming, 'incoming'],
+  [Prefix.queue, 'queue'],
+  [Prefix.queueEntry, 'queue-entry'],
+  [Prefix.delayed, 'delayed'],
 ]);
 
 export function exportHeader(): string {

@@ -26,7 +26,10 @@ import { EngineClosedError, type KvEngine } from './kv.js';
 import {
   StoreClosedError,
   StoreOpenError,
+  type DelayedRecord,
   type PendingRecord,
+  type QueueEntryRecord,
+  type QueueRecord,
   type SessionRecord,
   type StoredState,
   type Store,
@@ -188,6 +191,9 @@ export class KvStore implements Store {
     const pending: { clientId: string; entry: PendingRecord }[] = [];
     const incoming: { clientId: string; packetId: number }[] = [];
     const retained: { topic: string; messageId: number }[] = [];
+    const queues: QueueRecord[] = [];
+    const queueEntries: { queue: string; entry: QueueEntryRecord }[] = [];
+    const delayed: DelayedRecord[] = [];
     for await (const [key, value] of this.kv.iterate(Buffer.alloc(0))) {
       switch (key[0]) {
         case Prefix.message: {
@@ -212,9 +218,18 @@ export class KvStore implements Store {
           incoming.push({ clientId, packetId: rest.readUInt16BE(0) });
           break;
         }
+        case Prefix.queue:
+          queues.push(parseJson<QueueRecord>(value));
+          break;
+        case Prefix.queueEntry:
+          queueEntries.push({ queue: splitClientKey(key).clientId, entry: parseJson<QueueEntryRecord>(value) });
+          break;
+        case Prefix.delayed:
+          delayed.push(parseJson<DelayedRecord>(value));
+          break;
       }
     }
-    return { messages, sessions, subscriptions, pending, incoming, retained };
+    return { messages, sessions, subscriptions, pending, incoming, retained, queues, queueEntries, delayed };
   }
 }
 

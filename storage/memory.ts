@@ -4,7 +4,10 @@
  * so a broker restarted on the same MemoryStore instance recovers like one restarted on disk.
  */
 import type {
+  DelayedRecord,
   MessageRecord,
+  QueueEntryRecord,
+  QueueRecord,
   PendingRecord,
   SessionRecord,
   StoredState,
@@ -22,6 +25,9 @@ export class MemoryStore implements Store {
   private readonly pending = new Map<string, Map<number, PendingRecord>>();
   private readonly incoming = new Map<string, Set<number>>();
   private readonly retained = new Map<string, number>();
+  private readonly queues = new Map<string, QueueRecord>();
+  private readonly queueEntries = new Map<string, Map<number, QueueEntryRecord>>();
+  private readonly delayed = new Map<number, DelayedRecord>();
   private closed = false;
 
   async open(): Promise<StoredState> {
@@ -38,6 +44,11 @@ export class MemoryStore implements Store {
       pending,
       incoming,
       retained: [...this.retained].map(([topic, messageId]) => ({ topic, messageId })),
+      queues: [...this.queues.values()],
+      queueEntries: [...this.queueEntries].flatMap(([queue, m]) =>
+        [...m.values()].sort((a, b) => a.seq - b.seq).map((entry) => ({ queue, entry })),
+      ),
+      delayed: [...this.delayed.values()].sort((a, b) => a.seq - b.seq),
     };
   }
 
@@ -58,7 +69,19 @@ export class MemoryStore implements Store {
     for (const m of this.subs.values()) subs += m.size;
     for (const m of this.pending.values()) pending += m.size;
     for (const s of this.incoming.values()) incoming += s.size;
-    return { messages: this.messages.size, sessions: this.sessions.size, subs, pending, incoming, retained: this.retained.size };
+    let queueEntries = 0;
+    for (const m of this.queueEntries.values()) queueEntries += m.size;
+    return {
+      messages: this.messages.size,
+      sessions: this.sessions.size,
+      subs,
+      pending,
+      incoming,
+      retained: this.retained.size,
+      queues: this.queues.size,
+      queueEntries,
+      delayed: this.delayed.size,
+    };
   }
 
   private apply(op: WriteOp): void {
@@ -104,6 +127,24 @@ export class MemoryStore implements Store {
         break;
       case 'retained.del':
         this.retained.delete(op.topic);
+        break;
+      case 'queue.put':
+        this.queues.set(op.queue.name, op.queue);
+        break;
+      case 'queue.del':
+        this.queues.delete(op.name);
+        break;
+      case 'qentry.put':
+        inner(this.queueEntries, op.queue).set(op.entry.seq, op.entry);
+        break;
+      case 'qentry.del':
+        this.queueEntries.get(op.queue)?.delete(op.seq);
+        break;
+      case 'delayed.put':
+        this.delayed.set(op.entry.seq, op.entry);
+        break;
+      case 'delayed.del':
+        this.delayed.delete(op.seq);
         break;
     }
   }

@@ -57,6 +57,33 @@ export interface PendingRecord {
   readonly phase: 'queued' | 'sent' | 'released';
 }
 
+/** A durable named queue (STOMP /queue/<name>, MQTT $queue/<name>). */
+export interface QueueRecord {
+  readonly name: string;
+  readonly createdAt: number;
+}
+
+/** A message waiting in a queue, or out for delivery (deliveries counts the attempts). */
+export interface QueueEntryRecord {
+  /** Per-queue sequence: FIFO order within a priority, and the row key. */
+  readonly seq: number;
+  readonly messageId: number;
+  /** 0-9, higher first. */
+  readonly priority: number;
+  readonly deliveries: number;
+  readonly redelivered: boolean;
+  /** Set on entries of a dead-letter queue: where the message came from and why it left. */
+  readonly deadLetter?: { readonly queue: string; readonly reason: string; readonly at: number };
+}
+
+/** A message held back until `dueAt` (MQTT $delayed/<s>/<topic>, STOMP x-delay). */
+export interface DelayedRecord {
+  readonly seq: number;
+  readonly messageId: number;
+  /** ms since epoch. */
+  readonly dueAt: number;
+}
+
 export type WriteOp =
   | { readonly kind: 'message.put'; readonly message: MessageRecord }
   | { readonly kind: 'message.del'; readonly id: number }
@@ -69,7 +96,13 @@ export type WriteOp =
   | { readonly kind: 'incoming.put'; readonly clientId: string; readonly packetId: number }
   | { readonly kind: 'incoming.del'; readonly clientId: string; readonly packetId: number }
   | { readonly kind: 'retained.put'; readonly topic: string; readonly messageId: number }
-  | { readonly kind: 'retained.del'; readonly topic: string };
+  | { readonly kind: 'retained.del'; readonly topic: string }
+  | { readonly kind: 'queue.put'; readonly queue: QueueRecord }
+  | { readonly kind: 'queue.del'; readonly name: string }
+  | { readonly kind: 'qentry.put'; readonly queue: string; readonly entry: QueueEntryRecord }
+  | { readonly kind: 'qentry.del'; readonly queue: string; readonly seq: number }
+  | { readonly kind: 'delayed.put'; readonly entry: DelayedRecord }
+  | { readonly kind: 'delayed.del'; readonly seq: number };
 
 /** Everything needed to rebuild memory at start. */
 export interface StoredState {
@@ -80,6 +113,10 @@ export interface StoredState {
   readonly pending: readonly { readonly clientId: string; readonly entry: PendingRecord }[];
   readonly incoming: readonly { readonly clientId: string; readonly packetId: number }[];
   readonly retained: readonly { readonly topic: string; readonly messageId: number }[];
+  readonly queues: readonly QueueRecord[];
+  /** In seq order per queue. */
+  readonly queueEntries: readonly { readonly queue: string; readonly entry: QueueEntryRecord }[];
+  readonly delayed: readonly DelayedRecord[];
 }
 
 export interface Store {

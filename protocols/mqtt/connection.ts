@@ -14,6 +14,7 @@ import type { Logger } from '../../src/core/log.js';
 import type { CloseReason, Delivery, Outlet, SendResult, Session } from '../../src/core/session.js';
 import type { Connection, Transport } from '../../src/core/transport.js';
 import { expiryLeft, subscriptionIds } from './convert.js';
+import { Output } from '../common/output.js';
 import { Framer, decodeConnect, decodePacket } from './decode.js';
 import { encodeAck, encodeConnack, encodeDisconnect, encodePublish, PINGRESP, type PublishOptions } from './encode.js';
 import { handleConnect } from './handle-connect.js';
@@ -32,16 +33,6 @@ const CLOSE_CODES: Record<CloseReason, number> = {
   kicked: ReasonCode.AdministrativeAction,
   expired: ReasonCode.AdministrativeAction,
 };
-
-// Connections with output waiting, flushed together once the current I/O phase is done.
-let dirty: MqttConnection[] = [];
-let flushScheduled = false;
-function flushAll(): void {
-  flushScheduled = false;
-  const list = dirty;
-  dirty = [];
-  for (const c of list) c.flush();
-}
 
 export class MqttConnection implements Outlet, Connection {
   state: State = 'awaiting-connect';
@@ -72,9 +63,7 @@ export class MqttConnection implements Outlet, Connection {
   private lastRead = Date.now();
   private timer: NodeJS.Timeout | undefined;
   private aliasesOut: Map<string, number> | undefined;
-  private out: Buffer[] = [];
-  private outBytes = 0;
-  private queuedForFlush = false;
+  private readonly output: Output;
   private ackTail: Promise<void> | undefined;
   private readonly pub: { -readonly [K in keyof PublishOptions]: PublishOptions[K] } = {
     version: 4,
@@ -94,6 +83,7 @@ export class MqttConnection implements Outlet, Connection {
     readonly settings: MqttSettings,
   ) {
     this.framer = new Framer(settings.maxPacketSize);
+    this.output = new Output(transport.stream, settings.outputBufferLimit, (n) => (core.stats.bytesSent += n));
     this.log = core.log.child({ remote: transport.remoteAddress, listener: transport.listener });
     this.closed = new Promise((resolve) => (this.resolveClosed = resolve));
     const stream = transport.stream;
@@ -113,7 +103,7 @@ export class MqttConnection implements Outlet, Connection {
   // -- Outlet ---------------------------------------------------------------------------------
 
   get writable(): boolean {
-    return this.state === 'open' && this.outBytes + this.transport.stream.writableLength < this.settings.outputBufferLimit;
+    return this.state === 'open' && this.output.writable;
   }
 
   send(d: Delivery): SendResult {
@@ -165,27 +155,7 @@ export class MqttConnection implements Outlet, Connection {
 
   write(buf: Buffer): void {
     if (this.state === 'closed') return;
-    this.out.push(buf);
-    this.outBytes += buf.length;
-    if (!this.queuedForFlush) {
-      this.queuedForFlush = true;
-      dirty.push(this);
-      if (!flushScheduled) {
-        flushScheduled = true;
-        setImmediate(flushAll);
-      }
-    }
-  }
-
-  flush(): void {
-    this.queuedForFlush = false;
-    const n = this.out.length;
-    if (n === 0) return;
-    const data = n === 1 ? this.out[0]! : Buffer.concat(this.out, this.outBytes);
-    this.core.stats.bytesSent += this.outBytes;
-    this.out = [];
-    this.outBytes = 0;
-    if (!this.transport.stream.destroyed) this.transport.stream.write(data);
+    this.output.write(buf);
   }
 
   /**
@@ -362,7 +332,7 @@ export class MqttConnection implements Outlet, Connection {
         else if (code === ReasonCode.UnsupportedProtocolVersion) this.write(encodeConnack(4, false, 1));
       }
     }
-    this.flush();
+    this.output.flush();
     this.state = 'closed';
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;

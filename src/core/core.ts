@@ -10,6 +10,7 @@ import { silentLogger, type Logger } from './log.js';
 import { isExpired, type Message } from './message.js';
 import { Persistence } from './persistence.js';
 import { Router } from './router.js';
+import { QueueEntry, type QueueOptions } from './queues.js';
 import { Pending, type SessionLimits, type Subscription } from './session.js';
 import { NEVER_EXPIRES, SessionRegistry, willFromRecord } from './sessions.js';
 import { Stats } from './stats.js';
@@ -20,6 +21,7 @@ export interface CoreOptions {
   readonly limits: SessionLimits;
   readonly access?: AccessControl;
   readonly log?: Logger;
+  readonly queues?: QueueOptions;
 }
 
 export class Core {
@@ -42,7 +44,7 @@ export class Core {
       this.log.error('storage write failed', { engine: opts.store.engine, ops, error: String(err) });
     });
     this.persist = new Persistence(this.writer);
-    this.router = new Router(this.persist, this.stats);
+    this.router = new Router(this.persist, this.stats, opts.queues);
     this.sessions = new SessionRegistry(this.router, this.persist, this.stats, opts.limits);
   }
 
@@ -50,6 +52,7 @@ export class Core {
   async open(): Promise<void> {
     const state = await this.store.open();
     this.restore(state);
+    this.router.delayed.start();
     this.sweepTimer = setInterval(() => this.sweep(), 60_000);
     this.sweepTimer.unref();
   }
@@ -58,6 +61,7 @@ export class Core {
   async close(): Promise<void> {
     if (this.sweepTimer) clearInterval(this.sweepTimer);
     this.sessions.stop();
+    this.router.delayed.stop();
     await this.writer.drain();
     await this.store.close();
   }
@@ -115,6 +119,23 @@ export class Core {
         new Pending(entry.seq, msg, entry.qos, entry.retain, matched, entry.packetId, entry.phase, entry.phase !== 'queued'),
       );
     }
+    const queues = this.router.queues;
+    for (const rec of state.queues) queues.restore(rec);
+    for (const { queue, entry } of state.queueEntries) {
+      const msg = messages.get(entry.messageId);
+      if (!msg) {
+        this.persist.write({ kind: 'qentry.del', queue, seq: entry.seq });
+        continue;
+      }
+      const q = queues.restore({ name: queue, createdAt: now });
+      // Entries out for delivery when the broker stopped are ready again, as if their consumer left.
+      q.restore(new QueueEntry(q, entry.seq, msg, entry.priority, entry.deliveries, entry.redelivered || entry.deliveries > 0, entry.deadLetter));
+    }
+    for (const d of state.delayed) {
+      const msg = messages.get(d.messageId);
+      if (msg) this.router.delayed.restore(d.seq, msg, d.dueAt);
+      else this.persist.write({ kind: 'delayed.del', seq: d.seq });
+    }
     for (const { clientId, packetId } of state.incoming) {
       const session = this.sessions.get(clientId);
       if (session) session.incoming.add(packetId);
@@ -137,6 +158,8 @@ export class Core {
       sessions: this.sessions.size,
       retained: this.router.retained.size,
       messages: messages.size,
+      queues: queues.queues.size,
+      delayed: this.router.delayed.size,
     });
   }
 }

@@ -20,6 +20,8 @@ export interface MessageProps {
   readonly responseTopic?: string;
   readonly correlationData?: Buffer;
   readonly user?: readonly UserProperty[];
+  /** Queue priority 0-9, higher first (STOMP `priority` header, as ActiveMQ). */
+  readonly priority?: number;
 }
 
 export const NO_PROPS: MessageProps = Object.freeze({});

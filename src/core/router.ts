@@ -10,8 +10,10 @@
  * This is also the seam for clustering later (design.md): everything a node delivers goes through
  * `publish`, and interest changes go through `subscribe` / `unsubscribe`.
  */
+import { DelayedMessages, parseDelayedTopic } from './delayed.js';
 import { isExpired, type Message, type MessageDraft } from './message.js';
 import type { Persistence } from './persistence.js';
+import { QueueRegistry, queueNameOf, type Queue, type QueueOptions } from './queues.js';
 import { RetainedIndex } from './retained.js';
 import type { Session, Subscription } from './session.js';
 import { subscriptionRecord } from './session.js';
@@ -61,7 +63,10 @@ class SharedGroup {
   }
 }
 
-type Route = { readonly kind: 'session'; readonly member: Member } | { readonly kind: 'group'; readonly group: SharedGroup };
+type Route =
+  | { readonly kind: 'session'; readonly member: Member }
+  | { readonly kind: 'group'; readonly group: SharedGroup }
+  | { readonly kind: 'queue'; readonly queue: Queue };
 
 export interface PublishResult {
   /** Sessions (or shared groups) the message was offered to. */
@@ -70,8 +75,15 @@ export interface PublishResult {
   readonly durable: Promise<void> | undefined;
 }
 
+export interface PublishOptions {
+  /** Hold the message back this long before routing it (STOMP x-delay). */
+  readonly delayMs?: number;
+}
+
 export class Router {
   readonly retained = new RetainedIndex();
+  readonly queues: QueueRegistry;
+  readonly delayed: DelayedMessages;
   private readonly tree = new TopicTree<Route>();
   private readonly groups = new Map<string, SharedGroup>();
   private nextMessageId = 1;
@@ -80,11 +92,16 @@ export class Router {
   private current = 0;
   private readonly touched: Session[] = [];
   private readonly picked: SharedGroup[] = [];
+  private readonly boundQueues: Queue[] = [];
 
   constructor(
     private readonly persist: Persistence,
     private readonly stats: Stats,
-  ) {}
+    queueOptions?: QueueOptions,
+  ) {
+    this.queues = new QueueRegistry(persist, stats, queueOptions);
+    this.delayed = new DelayedMessages(persist, (msg) => this.route(msg));
+  }
 
   get subscriptionCount(): number {
     return this.tree.size;
@@ -111,13 +128,35 @@ export class Router {
     return msg;
   }
 
-  publish(draft: MessageDraft): PublishResult {
+  /**
+   * The one entry for every message: from any adapter, wills, the broker itself. `$delayed/<s>/<t>`
+   * (or `opts.delayMs`) holds it back; `$queue/<name>` enqueues it; anything else is routed to
+   * matching subscriptions, shared groups and bound queues.
+   */
+  publish(draft: MessageDraft, opts: PublishOptions = {}): PublishResult {
     const mark = this.persist.mark;
-    const msg = this.stamp(draft);
     this.stats.messagesReceived++;
-    if (msg.retain) this.setRetained(msg);
-    const matched = this.dispatch(msg);
+    let delayMs = opts.delayMs ?? 0;
+    const delayed = parseDelayedTopic(draft.topic);
+    if (delayed) {
+      draft = { ...draft, topic: delayed.topic };
+      delayMs = delayed.seconds * 1000;
+    } else if (draft.topic.startsWith('$delayed/')) {
+      return { matched: 0, durable: undefined }; // malformed delay: discarded, as EMQX does
+    }
+    const msg = this.stamp(draft);
+    if (delayMs > 0) {
+      this.delayed.hold(msg, msg.createdAt + delayMs);
+      return { matched: 1, durable: this.persist.since(mark) };
+    }
+    const matched = this.route(msg);
     return { matched, durable: this.persist.since(mark) };
+  }
+
+  /** Binds queue `name` to a topic filter: every matching publication is also enqueued there. */
+  bindQueue(name: string, filter: string): void {
+    const queue = this.queues.get(name);
+    this.tree.add(filter, `$queue/${name}`, { kind: 'queue', queue });
   }
 
   /** Adds or replaces `sub` in `session`; returns true when a subscription with its key existed. */
@@ -152,6 +191,16 @@ export class Router {
     this.retained.match(sub.filter.filter, (msg) => session.offer(msg, subs, true), Date.now());
   }
 
+  private route(msg: Message): number {
+    const queue = queueNameOf(msg.topic);
+    if (queue !== undefined) {
+      this.queues.get(queue).enqueue(msg);
+      return 1;
+    }
+    if (msg.retain) this.setRetained(msg);
+    return this.dispatch(msg);
+  }
+
   /** Removes every subscription of a session that ends. */
   removeAll(session: Session): void {
     for (const key of [...session.subscriptions.keys()]) this.unsubscribe(session, key);
@@ -162,6 +211,7 @@ export class Router {
    * are online, so a competing consumer that leaves does not sit on messages.
    */
   handOver(session: Session): void {
+    session.returnSourced();
     for (const sub of session.subscriptions.values()) {
       if (sub.filter.share === undefined) continue;
       const group = this.groups.get(sub.filter.raw);
@@ -194,7 +244,8 @@ export class Router {
     const out: Array<{ clientId: string; key: string }> = [];
     this.tree.match(topic, (route) => {
       if (route.kind === 'session') out.push({ clientId: route.member.session.clientId, key: route.member.sub.key });
-      else for (const m of route.group.members) out.push({ clientId: m.session.clientId, key: m.sub.key });
+      else if (route.kind === 'group') for (const m of route.group.members) out.push({ clientId: m.session.clientId, key: m.sub.key });
+      else out.push({ clientId: `$queue/${route.queue.name}`, key: `$queue/${route.queue.name}` });
     });
     return out;
   }
@@ -223,7 +274,8 @@ export class Router {
     this.tree.match(msg.topic, this.visit);
     const touched = this.touched;
     const picked = this.picked;
-    const n = touched.length + picked.length;
+    const bound = this.boundQueues;
+    const n = touched.length + picked.length + bound.length;
     for (let i = 0; i < touched.length; i++) {
       const s = touched[i]!;
       s.offer(msg, s.matchScratch);
@@ -234,12 +286,22 @@ export class Router {
       m?.session.offer(msg, [m.sub]);
     }
     picked.length = 0;
+    for (let i = 0; i < bound.length; i++) bound[i]!.enqueue(msg);
+    bound.length = 0;
     return n;
   }
 
   private readonly visit = (route: Route): void => {
     if (route.kind === 'group') {
       this.picked.push(route.group);
+      return;
+    }
+    if (route.kind === 'queue') {
+      // Several bindings of one queue may match: enqueue once.
+      if (route.queue.matchEpoch !== this.current) {
+        route.queue.matchEpoch = this.current;
+        this.boundQueues.push(route.queue);
+      }
       return;
     }
     const { session, sub } = route.member;
@@ -254,6 +316,10 @@ export class Router {
 
   private index(session: Session, sub: Subscription): void {
     const f = sub.filter;
+    if (f.queue !== undefined) {
+      this.queues.get(f.queue).addConsumer(session, sub);
+      return;
+    }
     if (f.share === undefined) {
       this.tree.add(f.filter, session.clientId + '\u0000' + sub.key, { kind: 'session', member: { session, sub } });
       return;
@@ -270,6 +336,10 @@ export class Router {
 
   private unindex(session: Session, sub: Subscription): void {
     const f = sub.filter;
+    if (f.queue !== undefined) {
+      this.queues.queues.get(f.queue)?.removeConsumer(session, sub.key);
+      return;
+    }
     if (f.share === undefined) {
       this.tree.remove(f.filter, session.clientId + '\u0000' + sub.key);
       return;

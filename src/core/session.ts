@@ -12,7 +12,7 @@
  *   a crash can never make the client see a QoS 2 message twice.
  * - Messages referenced by pending rows are counted in Persistence (stored once, freed at zero).
  */
-import { isExpired, type Message, type MessageDraft, type Protocol, type Qos } from './message.js';
+import { isExpired, type Message, type MessageDraft, type Protocol, type Qos, type UserProperty } from './message.js';
 import type { Persistence } from './persistence.js';
 import type { Stats } from './stats.js';
 import type { ParsedFilter } from './topic.js';
@@ -29,6 +29,8 @@ export interface Subscription {
   readonly retainHandling: 0 | 1 | 2;
   /** MQTT 5 Subscription Identifier. */
   readonly identifier?: number;
+  /** Queue consumers: unacknowledged entries allowed (STOMP prefetch-count); the queue's default if absent. */
+  readonly prefetch?: number;
 }
 
 export interface Delivery {
@@ -41,6 +43,23 @@ export interface Delivery {
   readonly matched: readonly Subscription[];
   /** The message was handed out before: MQTT DUP, STOMP redelivered:true. */
   readonly redelivery: boolean;
+  /** Extra properties from where the message came (e.g. a dead-letter queue's origin and reason). */
+  readonly annotations?: readonly UserProperty[];
+}
+
+/**
+ * Where a delivery came from when it is not a plain fan-out copy: a queue entry, which must hear
+ * how the delivery ended. A sourced delivery is never stored with the session: the queue keeps it.
+ */
+export interface DeliverySource {
+  readonly annotations: readonly UserProperty[] | undefined;
+  /** acked: done; requeue: back to the queue (consumer gone, NACK); reject: dead-letter it. */
+  settle(outcome: 'acked' | 'requeue' | 'reject'): void;
+}
+
+/** Something to tell when this session can take more (a queue with this session as a consumer). */
+export interface RoomListener {
+  dispatch(): void;
 }
 
 /** 'full': written, but the outlet is over its buffer limit; 'dropped': it can never take this message. */
@@ -89,6 +108,7 @@ export class Pending {
     public packetId: number,
     public phase: 'queued' | 'sent' | 'released',
     public redelivery: boolean,
+    readonly source: DeliverySource | undefined = undefined,
   ) {}
 
   record(): PendingRecord {
@@ -138,6 +158,8 @@ export class Session {
   private awaitingDisk: Pending[] = [];
   /** In flight from an earlier connection, not resent yet because the new window is full. */
   private held: Pending[] = [];
+  /** Queues this session consumes from: told when it has room again. */
+  readonly roomListeners = new Set<RoomListener>();
   /** Counts `SessionRegistry.open` calls: the newest connection claiming the session owns it. */
   claim = 0;
   /** The will of the connection now attached (or of the last one, while its delay runs). */
@@ -168,6 +190,11 @@ export class Session {
   /** True when a QoS 1/2 delivery offered now would leave at once. */
   get hasRoom(): boolean {
     return this.outlet !== undefined && this.outlet.writable && this.inflight.size < this.window && this.queued === 0;
+  }
+
+  /** Whether a delivery of `qos` offered now would leave at once (queue dispatch asks this). */
+  canTake(qos: Qos): boolean {
+    return qos === 0 ? this.outlet !== undefined && this.outlet.writable : this.hasRoom;
   }
 
   attach(outlet: Outlet, window: number): void {
@@ -203,7 +230,7 @@ export class Session {
    * A message for this session through `matched` (all of its subscriptions that match, or the one
    * shared subscription picked). `retained`: sent because of a new subscription, not a live publish.
    */
-  offer(msg: Message, matched: readonly Subscription[], retained = false, redelivery = false): void {
+  offer(msg: Message, matched: readonly Subscription[], retained = false, redelivery = false, source?: DeliverySource): void {
     let maxQos = -1;
     let rap = false;
     let local: Subscription[] | undefined;
@@ -217,25 +244,45 @@ export class Session {
       if (sub.qos > maxQos) maxQos = sub.qos;
       if (sub.retainAsPublished) rap = true;
     }
-    if (maxQos < 0) return;
+    if (maxQos < 0) {
+      source?.settle('requeue');
+      return;
+    }
     const subs = local ?? matched;
-    const qos = Math.min(msg.qos, maxQos) as Qos;
+    // A queue delivery is acknowledged as the consumer subscribed (its ack mode), whatever the
+    // message's own QoS: the entry stays in the queue until then.
+    const qos = (source ? maxQos : Math.min(msg.qos, maxQos)) as Qos;
     // [MQTT-3.3.1-8] retained on subscribe: RETAIN 1; live: RETAIN only with Retain As Published [MQTT-3.3.1-12].
     const retain = retained || (msg.retain && rap);
     if (qos === 0) {
       const outlet = this.outlet;
       if (outlet) {
         if (!outlet.writable) {
-          this.stats.qos0Dropped++;
+          if (source) source.settle('requeue');
+          else this.stats.qos0Dropped++;
           return;
         }
-        const r = outlet.send({ id: 0, message: msg, qos: 0, retain, matched: subs, redelivery: false });
+        const r = outlet.send({
+          id: 0,
+          message: msg,
+          qos: 0,
+          retain,
+          matched: subs,
+          redelivery,
+          ...(source?.annotations ? { annotations: source.annotations } : {}),
+        });
         if (r === 'dropped') this.stats.oversizeDropped++;
+        // Auto-acknowledged (STOMP ack:auto, MQTT QoS 0): done once written.
+        source?.settle(r === 'dropped' ? 'reject' : 'acked');
+        return;
+      }
+      if (source) {
+        source.settle('requeue');
         return;
       }
       if (!this.limits.queueQos0 || !this.durable) return;
     }
-    const p = new Pending(this.nextSeq++, msg, qos, retain, subs, 0, 'queued', redelivery);
+    const p = new Pending(this.nextSeq++, msg, qos, retain, subs, 0, 'queued', redelivery, source);
     if (qos > 0 && this.hasRoom) this.start(p);
     else this.enqueue(p);
   }
@@ -246,6 +293,7 @@ export class Session {
     if (!p) return false;
     this.finish(p);
     this.pump();
+    this.wake();
     return true;
   }
 
@@ -272,14 +320,48 @@ export class Session {
     return true;
   }
 
-  /** Negative acknowledgement (STOMP NACK, MQTT v5 PUBACK/PUBREC with an error reason): the delivery ends. */
-  rejected(id: number): boolean {
-    return this.acked(id);
+  /**
+   * Negative acknowledgement (STOMP NACK, MQTT v5 PUBACK/PUBREC with an error reason): the delivery
+   * ends; a queue gets its message back (`requeue`) or dead-letters it.
+   */
+  rejected(id: number, requeue = false): boolean {
+    const p = this.inflight.get(id);
+    if (!p) return false;
+    this.inflight.delete(p.packetId);
+    if (p.source) p.source.settle(requeue ? 'requeue' : 'reject');
+    else this.forget(p);
+    this.pump();
+    this.wake();
+    return true;
   }
 
   /** The outlet's buffer drained below its limit. */
   drained(): void {
     this.pump();
+    this.wake();
+  }
+
+  /**
+   * The connection went away: deliveries that came from queues go back to them (to be redelivered,
+   * marked as such, to another consumer); a session's own messages stay with it.
+   */
+  returnSourced(): void {
+    const back: Pending[] = [];
+    for (const p of this.inflight.values()) if (p.source) back.push(p);
+    for (const p of back) this.inflight.delete(p.packetId);
+    if (this.queued > 0) {
+      const keep: Pending[] = [];
+      for (let i = this.queueHead; i < this.queue.length; i++) {
+        const p = this.queue[i]!;
+        if (p.source) back.push(p);
+        else keep.push(p);
+      }
+      this.queue = keep;
+      this.queueHead = 0;
+    }
+    this.held = this.held.filter((p) => !p.source);
+    this.awaitingDisk = this.awaitingDisk.filter((p) => !p.source);
+    for (const p of back) p.source!.settle('requeue');
   }
 
   /** QoS 2 from the client: returns false when `packetId` is already held (a resend: do not publish again). */
@@ -323,6 +405,7 @@ export class Session {
 
   /** Ends everything owed: used when the session is discarded. Returns nothing; frees storage. */
   clear(): void {
+    this.returnSourced();
     for (const p of this.inflight.values()) this.forget(p);
     this.inflight.clear();
     for (let i = this.queueHead; i < this.queue.length; i++) this.forget(this.queue[i]!);
@@ -378,6 +461,10 @@ export class Session {
   private enqueue(p: Pending): void {
     const max = this.limits.maxQueued;
     if (max > 0 && this.queued >= max) {
+      if (p.source) {
+        p.source.settle('requeue'); // the queue keeps it; it is not the session's to drop
+        return;
+      }
       this.stats.queueDropped++;
       if (this.limits.dropPolicy === 'newest') return;
       const oldest = this.queue[this.queueHead]!;
@@ -385,7 +472,7 @@ export class Session {
       this.forget(oldest);
     }
     this.queue.push(p);
-    if (this.durable) {
+    if (this.durable && !p.source) {
       this.durable.ref(p.message);
       this.durable.write({ kind: 'pending.put', clientId: this.clientId, entry: p.record() });
     }
@@ -412,13 +499,17 @@ export class Session {
         this.queueHead = 0;
       }
       if (isExpired(p.message, now)) {
-        this.stats.expired++;
-        this.forget(p);
+        if (p.source) p.source.settle('requeue'); // the queue decides: drop or dead-letter
+        else {
+          this.stats.expired++;
+          this.forget(p);
+        }
         continue;
       }
       if (p.qos === 0) {
         this.forget(p);
-        outlet.send({ id: 0, message: p.message, qos: 0, retain: p.retain, matched: p.matched, redelivery: false });
+        const r = outlet.send({ id: 0, message: p.message, qos: 0, retain: p.retain, matched: p.matched, redelivery: p.redelivery, ...this.annotationsOf(p) });
+        p.source?.settle(r === 'dropped' ? 'reject' : 'acked');
         continue;
       }
       this.start(p, true);
@@ -430,7 +521,7 @@ export class Session {
     p.packetId = this.allocId();
     p.phase = 'sent';
     this.inflight.set(p.packetId, p);
-    if (this.durable) {
+    if (this.durable && !p.source) {
       if (!fromQueue) this.durable.ref(p.message);
       this.durable.write({ kind: 'pending.put', clientId: this.clientId, entry: p.record() });
       if (p.qos === 2) {
@@ -454,11 +545,13 @@ export class Session {
   private transmit(p: Pending, redelivery: boolean): void {
     const outlet = this.outlet;
     if (!outlet) return;
-    const r = outlet.send({ id: p.packetId, message: p.message, qos: p.qos, retain: p.retain, matched: p.matched, redelivery });
+    const r = outlet.send({ id: p.packetId, message: p.message, qos: p.qos, retain: p.retain, matched: p.matched, redelivery, ...this.annotationsOf(p) });
     if (r === 'dropped') {
-      // [MQTT-3.1.2-25]: too large for the client: behave as if delivered.
+      // [MQTT-3.1.2-25]: too large for the client: behave as if delivered (a queue dead-letters it).
       this.stats.oversizeDropped++;
-      this.finish(p);
+      this.inflight.delete(p.packetId);
+      if (p.source) p.source.settle('reject');
+      else this.forget(p);
       return;
     }
     p.transmitted = true;
@@ -466,12 +559,24 @@ export class Session {
 
   private finish(p: Pending): void {
     this.inflight.delete(p.packetId);
-    this.forget(p);
+    if (p.source) p.source.settle('acked');
+    else this.forget(p);
+  }
+
+  private annotationsOf(p: Pending): { annotations?: readonly UserProperty[] } {
+    const a = p.source?.annotations;
+    return a ? { annotations: a } : {};
+  }
+
+  /** Tells the queues this session consumes from that it may take more. */
+  private wake(): void {
+    if (this.roomListeners.size === 0) return;
+    for (const l of this.roomListeners) l.dispatch();
   }
 
   /** Drops the durable row and message reference of `p` (no-op for non-durable sessions). */
   private forget(p: Pending): void {
-    if (!this.durable) return;
+    if (!this.durable || p.source) return;
     this.durable.write({ kind: 'pending.del', clientId: this.clientId, seq: p.seq });
     this.durable.unref(p.message);
   }

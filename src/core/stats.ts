@@ -17,6 +17,10 @@ export class Stats {
   /** Messages not sent because they exceeded the client's Maximum Packet Size. */
   oversizeDropped = 0;
   storageErrors = 0;
+  /** Queue entries handed back for another delivery (consumer gone, NACK). */
+  redelivered = 0;
+  /** Queue entries moved to a dead-letter queue. */
+  deadLettered = 0;
   connectionsAccepted = 0;
   connectionsRejected = 0;
   protocolErrors = 0;

@@ -12,7 +12,7 @@ export interface TopicLimits {
 
 export const DEFAULT_TOPIC_LIMITS: TopicLimits = { maxLength: 65535, maxLevels: 128 };
 
-export type TopicErrorKind = 'empty' | 'wildcard' | 'nul' | 'too-long' | 'too-deep' | 'bad-wildcard' | 'bad-share';
+export type TopicErrorKind = 'empty' | 'wildcard' | 'nul' | 'too-long' | 'too-deep' | 'bad-wildcard' | 'bad-share' | 'bad-queue';
 
 export interface TopicError {
   readonly error: TopicErrorKind;
@@ -26,6 +26,8 @@ export interface ParsedFilter {
   readonly filter: string;
   /** Shared subscription group, when subscribed as `$share/<group>/<filter>`. */
   readonly share?: string;
+  /** Queue name, when subscribed as `$queue/<name>` (a consumer of that durable queue). */
+  readonly queue?: string;
   /** True when the filter holds `+` or `#`. */
   readonly wildcard: boolean;
 }
@@ -73,6 +75,13 @@ function checkFilterLevels(filter: string): TopicError | null {
 export function parseFilter(raw: string, limits: TopicLimits = DEFAULT_TOPIC_LIMITS): ParsedFilter | TopicError {
   const common = checkCommon(raw, limits);
   if (common) return common;
+  if (raw.startsWith('$queue/')) {
+    const name = raw.slice(7);
+    if (name.length === 0 || name.includes('+') || name.includes('#')) {
+      return topicError('bad-queue', 'a queue name must be non-empty and hold no wildcards');
+    }
+    return { raw, filter: raw, queue: name, wildcard: false };
+  }
   let filter = raw;
   let share: string | undefined;
   if (raw.startsWith('$share/')) {

@@ -13,10 +13,12 @@ import { KvStore, engineDir } from '../../storage/kv-store.js';
 import { MemoryStore } from '../../storage/memory.js';
 import type { Store } from '../../storage/store.js';
 import { mqttAdapter, type MqttSettings } from '../../protocols/mqtt/index.js';
+import { stompAdapter, type StompSettings } from '../../protocols/stomp/index.js';
 import type { Config } from './config.js';
 import { startControl, type ControlServer } from './control.js';
 import { listen, type RunningListener } from './listeners.js';
 import { createLogger } from './log.js';
+import { VERSION } from './version.js';
 
 export interface BrokerOptions {
   /** Use this store instead of the one the config names (tests: restart on the same MemoryStore). */
@@ -46,6 +48,20 @@ export function mqttSettings(config: Config): MqttSettings {
 }
 
 /** The configured store, and why that engine (for the start-up log and status). */
+export function stompSettings(config: Config, version: string): StompSettings {
+  const s = config.stomp;
+  return {
+    frameLimits: { maxBody: s.maxBodySize, maxHeaderLine: s.maxHeaderLine, maxHeaders: s.maxHeaders },
+    heartbeatMs: s.heartbeat,
+    connectTimeoutMs: s.connectTimeout * 1000,
+    topicMapping: s.topicMapping,
+    topicLimits: { maxLength: config.mqtt.maxTopicLength, maxLevels: config.mqtt.maxTopicLevels },
+    defaultPrefetch: config.queues.prefetch,
+    outputBufferLimit: 4 * 1024 * 1024,
+    serverName: `Junction/${version}`,
+  };
+}
+
 function openStore(config: Config): { store: Store; reason: string } {
   const { dir, sync } = config.storage;
   const choice = chooseEngine(config.storage.engine, dir);
@@ -88,6 +104,11 @@ export class Broker {
         dropPolicy: config.mqtt.queueDropPolicy,
         queueQos0: config.mqtt.queueQos0,
       },
+      queues: {
+        maxDeliveries: config.queues.maxDeliveries,
+        deadLetterExpired: config.queues.deadLetterExpired,
+        defaultPrefetch: config.queues.prefetch,
+      },
     });
     try {
       await core.open();
@@ -95,14 +116,23 @@ export class Broker {
       await store.close().catch(() => undefined);
       throw err;
     }
+    for (const b of config.queues.bindings) core.router.bindQueue(b.queue, b.filter);
     const listeners: RunningListener[] = [];
     const broker = new Broker(config, core, listeners, log, { engine: store.engine, reason: opened.reason });
-    const accept = mqttAdapter(core, mqttSettings(config));
+    const mqtt = mqttAdapter(core, mqttSettings(config));
+    const stomp = stompAdapter(core, stompSettings(config, VERSION));
     try {
       listeners.push(
         await listen(
           { name: 'mqtt', protocol: 'mqtt', host: config.mqtt.host, port: config.mqtt.port },
-          (t) => broker.track(accept(t)),
+          (t) => broker.track(mqtt(t)),
+          log,
+        ),
+      );
+      listeners.push(
+        await listen(
+          { name: 'stomp', protocol: 'stomp', host: config.stomp.host, port: config.stomp.port },
+          (t) => broker.track(stomp(t)),
           log,
         ),
       );

@@ -32,7 +32,8 @@ interface ConfigFlag {
 
 export const CONFIG_FLAGS: readonly ConfigFlag[] = [
   { name: 'mqtt-port', arg: 'N', keys: ['mqtt.port'], help: 'MQTT TCP port (0 = any free port)' },
-  { name: 'host', arg: 'ADDR', keys: ['mqtt.host'], help: 'address every listener binds to' },
+  { name: 'stomp-port', arg: 'N', keys: ['stomp.port'], help: 'STOMP TCP port (0 = any free port)' },
+  { name: 'host', arg: 'ADDR', keys: ['mqtt.host', 'stomp.host'], help: 'address every listener binds to' },
   { name: 'storage', arg: 'ENGINE', keys: ['storage.engine'], help: 'storage engine: auto | rocksdb | leveldb | memory' },
   { name: 'data-dir', arg: 'DIR', keys: ['storage.dir'], help: 'data directory, relative to the working directory' },
   { name: 'log-level', arg: 'LEVEL', keys: ['log.level'], help: 'debug | info | warn | error | silent' },

@@ -131,6 +131,37 @@ function oneOf<const V extends readonly string[]>(values: V, def: V[number], doc
   });
 }
 
+/** A queue bound to a topic filter: every publication matching `filter` is also enqueued in `queue`. */
+export interface QueueBinding {
+  readonly queue: string;
+  readonly filter: string;
+}
+
+function bindings(doc: string): Field<readonly QueueBinding[]> {
+  const expected = 'a list of { queue: NAME, filter: TOPIC-FILTER }';
+  return new Field<readonly QueueBinding[]>({
+    default: [],
+    defaultText: 'none',
+    expected,
+    doc,
+    read(value) {
+      if (!Array.isArray(value)) return fail(`wrong type: expected ${expected}, got ${describe(value)}`);
+      const out: QueueBinding[] = [];
+      for (const [i, item] of value.entries()) {
+        if (!isMapping(item)) return fail(`item ${i + 1}: expected { queue: NAME, filter: TOPIC-FILTER }, got ${describe(item)}`);
+        for (const k of Object.keys(item)) if (k !== 'queue' && k !== 'filter') return fail(`item ${i + 1}: unknown key ${k}`);
+        const { queue, filter } = item;
+        if (typeof queue !== 'string' || queue === '' || /[+#\u0000]/.test(queue)) {
+          return fail(`item ${i + 1}: queue must be a non-empty name without + # or U+0000, got ${describe(queue)}`);
+        }
+        if (typeof filter !== 'string' || filter === '') return fail(`item ${i + 1}: filter must be a non-empty topic filter, got ${describe(filter)}`);
+        out.push({ queue, filter });
+      }
+      return ok(out);
+    },
+  });
+}
+
 // ---------------------------------------------------------------------------------------------
 // The schema: the one place keys are declared.
 
@@ -139,6 +170,7 @@ export const STORAGE_ENGINES = ['auto', 'rocksdb', 'leveldb', 'memory'] as const
 export const LOG_LEVELS = ['debug', 'info', 'warn', 'error', 'silent'] as const;
 export const LOG_FORMATS = ['json', 'text'] as const;
 export const QUEUE_DROP_POLICIES = ['oldest', 'newest'] as const;
+export const STOMP_TOPIC_MAPPINGS = ['mqtt', 'rabbitmq'] as const;
 
 const U16 = 65535;
 const U32 = 4294967295;
@@ -168,6 +200,22 @@ const SCHEMA = {
     wildcardSubscriptions: boolean(true, 'accept + and # in subscriptions'),
     subscriptionIdentifiers: boolean(true, 'accept MQTT 5 Subscription Identifiers'),
     allowEmptyClientId: boolean(true, 'accept an empty client id (the broker assigns one)'),
+  },
+  stomp: {
+    host: text('0.0.0.0', 'address the STOMP TCP listener binds to'),
+    port: integer(0, U16, 61613, 'STOMP TCP port; 0 picks a free port'),
+    maxBodySize: integer(0, 268435455, 1048576, 'largest frame body accepted, in bytes'),
+    maxHeaderLine: integer(64, U16, 8192, 'longest command or header line, in bytes'),
+    maxHeaders: integer(1, 1000, 100, 'most headers in one frame'),
+    heartbeat: integer(0, 3600000, 10000, 'ms: how often the broker offers to send and asks to receive heart-beats (0 = none)'),
+    connectTimeout: integer(1, 3600, 10, 'seconds allowed between TCP accept and a valid CONNECT'),
+    topicMapping: oneOf(STOMP_TOPIC_MAPPINGS, 'mqtt', 'mqtt: /topic/a/b is topic a/b; rabbitmq: /topic/a.b is topic a/b, wildcards * and #'),
+  },
+  queues: {
+    maxDeliveries: integer(1, U16, 5, 'delivery attempts before a queue message moves to DLQ.<queue>'),
+    deadLetterExpired: boolean(false, 'move expired queue messages to DLQ.<queue> instead of dropping them'),
+    prefetch: integer(1, U16, 100, 'unacknowledged messages per queue consumer when its subscription names none (STOMP prefetch-count)'),
+    bindings: bindings('queues that also receive every publication matching a topic filter'),
   },
   storage: {
     engine: oneOf(

@@ -8,7 +8,7 @@ import type { Connection, Transport } from '../core/transport.js';
 
 export interface ListenerSpec {
   readonly name: string;
-  readonly protocol: 'mqtt';
+  readonly protocol: 'mqtt' | 'stomp';
   readonly host: string;
   readonly port: number;
 }

@@ -3,19 +3,15 @@
  * `junction`: the command line. Parses argv (cli.ts), loads and checks the config (config.ts), and
  * runs the broker until SIGINT/SIGTERM, then stops it cleanly. A second signal exits at once.
  */
-import { readFileSync } from 'node:fs';
 import { Broker } from './broker.js';
 import { parseCli } from './cli.js';
 import { ConfigError, loadConfig, type Config, type ConfigOverrides } from './config.js';
 import { ListenerError } from './listeners.js';
+import { VERSION } from './version.js';
 import { StoreOpenError } from '../../storage/store.js';
 import { ImportError } from '../../storage/export.js';
 import { dataExport, dataImport } from './data-commands.js';
 
-function version(): string {
-  const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
-  return pkg.version;
-}
 
 async function start(configFile: string | undefined, overrides: ConfigOverrides): Promise<void> {
   let config: Config;
@@ -63,7 +59,7 @@ switch (cmd.kind) {
     process.stdout.write(cmd.text);
     break;
   case 'version':
-    process.stdout.write(`junction ${version()}\n`);
+    process.stdout.write(`junction ${VERSION}\n`);
     break;
   case 'error':
     process.stderr.write(`junction: ${cmd.message}\n`);

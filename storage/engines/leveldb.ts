@@ -17,7 +17,15 @@ export class LevelEngine implements KvEngine {
     // Created here, not in the constructor: ClassicLevel makes its directory as soon as it exists,
     // and KvStore checks the data directory before any engine touches it.
     const db = new ClassicLevel<Buffer, Buffer>(this.location, { keyEncoding: 'buffer', valueEncoding: 'buffer' });
-    await db.open({ createIfMissing: true, errorIfExists: false });
+    try {
+      await db.open({ createIfMissing: true, errorIfExists: false });
+    } catch (err) {
+      // classic-level says only "Database failed to open" and keeps what went wrong (lock held by
+      // another process, read-only file system, permission denied) in `cause`: KvStore explains
+      // open failures from the message, so the cause goes into it.
+      const cause = err instanceof Error && err.cause instanceof Error ? err.cause : undefined;
+      throw cause ? new Error(`${(err as Error).message}: ${cause.message}`, { cause: err }) : err;
+    }
     this.dbOrUndefined = db;
     this.state = 'open';
   }

@@ -15,6 +15,8 @@ export interface TestBroker {
   readonly broker: Broker;
   readonly port: number;
   readonly url: string;
+  /** The STOMP listener's port. */
+  readonly stompPort: number;
   readonly store: Store;
   /** Log lines captured while it ran (level, msg, fields). */
   readonly logs: Array<{ level: string; msg: string; fields: LogFields }>;
@@ -43,6 +45,7 @@ export async function startBroker(opts: StartOptions = {}): Promise<TestBroker> 
   const raw = {
     ...opts.config,
     mqtt: { host: '127.0.0.1', port: 0, ...(opts.config?.mqtt ?? {}) },
+    stomp: { host: '127.0.0.1', port: 0, ...(opts.config?.stomp ?? {}) },
     log: { level: 'debug', ...(opts.config?.log ?? {}) },
   };
   const config = validateConfig(raw, 'test-config.yaml', process.cwd());
@@ -50,7 +53,7 @@ export async function startBroker(opts: StartOptions = {}): Promise<TestBroker> 
   const logs: TestBroker['logs'] = [];
   const broker = await Broker.start(config, { store, log: captureLogger(logs) });
   const port = broker.port('mqtt');
-  const tb: TestBroker = { broker, port, url: `mqtt://127.0.0.1:${port}`, store, logs, stop: () => broker.stop() };
+  const tb: TestBroker = { broker, port, stompPort: broker.port('stomp'), url: `mqtt://127.0.0.1:${port}`, store, logs, stop: () => broker.stop() };
   if (opts.autoStop !== false) afterAll(() => broker.stop());
   return tb;
 }

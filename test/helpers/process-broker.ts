@@ -41,7 +41,9 @@ export interface BrokerProcess {
 
 export async function startBrokerProcess(args: string[], port: number, timeoutMs = 15_000): Promise<BrokerProcess> {
   if (!existsSync(MAIN)) throw new Error(`${MAIN} missing: run npm run build`);
-  const proc = spawn(process.execPath, [MAIN, 'start', '--host', '127.0.0.1', '--mqtt-port', String(port), ...args], {
+  // A STOMP port of its own only when the test asks for one: parallel brokers must not collide.
+  const stomp = args.includes('--stomp-port') ? [] : ['--stomp-port', '0'];
+  const proc = spawn(process.execPath, [MAIN, 'start', '--host', '127.0.0.1', '--mqtt-port', String(port), ...stomp, ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';

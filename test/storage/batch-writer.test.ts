@@ -22,7 +22,7 @@ class HeldStore implements Store {
   maxActive = 0;
 
   async open(): Promise<StoredState> {
-    return { messages: new Map(), sessions: [], subscriptions: [], pending: [], incoming: [], retained: [] };
+    return { messages: new Map(), sessions: [], subscriptions: [], pending: [], incoming: [], retained: [], queues: [], queueEntries: [], delayed: [] };
   }
 
   write(ops: readonly WriteOp[]): Promise<void> {

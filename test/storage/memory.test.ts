@@ -23,7 +23,7 @@ describe('MemoryStore', () => {
       { kind: 'incoming.put', clientId: 'c', packetId: 3 },
       { kind: 'retained.put', topic: 'a', messageId: 1 },
     ]);
-    expect(store.counts()).toEqual({ messages: 0, sessions: 1, subs: 1, pending: 1, incoming: 1, retained: 1 });
+    expect(store.counts()).toEqual({ messages: 0, sessions: 1, subs: 1, pending: 1, incoming: 1, retained: 1, queues: 0, queueEntries: 0, delayed: 0 });
   });
 
   it("session.del also drops that session's subscriptions, pending rows and incoming ids", async () => {
@@ -36,6 +36,6 @@ describe('MemoryStore', () => {
       { kind: 'incoming.put', clientId: 'c', packetId: 3 },
       { kind: 'session.del', clientId: 'c' },
     ]);
-    expect(store.counts()).toEqual({ messages: 0, sessions: 0, subs: 0, pending: 0, incoming: 0, retained: 0 });
+    expect(store.counts()).toEqual({ messages: 0, sessions: 0, subs: 0, pending: 0, incoming: 0, retained: 0, queues: 0, queueEntries: 0, delayed: 0 });
   });
 });

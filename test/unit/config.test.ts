@@ -93,6 +93,24 @@ describe('defaults', () => {
   });
 });
 
+describe('queues.bindings', () => {
+  const reason = (v: unknown): string => {
+    try {
+      validateConfig({ queues: { bindings: v } }, 'j.yaml', '/');
+    } catch (err) {
+      return (err as ConfigError).message;
+    }
+    return 'valid';
+  };
+  it('checks each item and names it', () => {
+    expect(reason([{ queue: 'q', filter: 'a/#' }])).toBe('valid');
+    expect(reason('q')).toBe('j.yaml: queues.bindings: wrong type: expected a list of { queue: NAME, filter: TOPIC-FILTER }, got the string "q"');
+    expect(reason([{ queue: 'q' }])).toMatch(/queues.bindings: item 1: filter must be a non-empty topic filter/);
+    expect(reason([{ queue: 'q', filter: 'a', extra: 1 }])).toMatch(/item 1: unknown key extra/);
+    expect(reason([{ queue: 'a+b', filter: 'a' }])).toMatch(/item 1: queue must be a non-empty name/);
+  });
+});
+
 describe('a valid file', () => {
   it('sets every key', () => {
     const file = writeConfig(`
@@ -119,6 +137,23 @@ mqtt:
   wildcardSubscriptions: false
   subscriptionIdentifiers: false
   allowEmptyClientId: false
+stomp:
+  host: 127.0.0.2
+  port: 0
+  maxBodySize: 4096
+  maxHeaderLine: 512
+  maxHeaders: 20
+  heartbeat: 0
+  connectTimeout: 5
+  topicMapping: rabbitmq
+queues:
+  maxDeliveries: 3
+  deadLetterExpired: true
+  prefetch: 1
+  bindings:
+    - { queue: orders, filter: shop/+/order }
+    - queue: audit
+      filter: '#'
 storage:
   engine: memory
   dir: /var/lib/junction
@@ -150,6 +185,25 @@ log:
         wildcardSubscriptions: false,
         subscriptionIdentifiers: false,
         allowEmptyClientId: false,
+      },
+      stomp: {
+        host: '127.0.0.2',
+        port: 0,
+        maxBodySize: 4096,
+        maxHeaderLine: 512,
+        maxHeaders: 20,
+        heartbeat: 0,
+        connectTimeout: 5,
+        topicMapping: 'rabbitmq',
+      },
+      queues: {
+        maxDeliveries: 3,
+        deadLetterExpired: true,
+        prefetch: 1,
+        bindings: [
+          { queue: 'orders', filter: 'shop/+/order' },
+          { queue: 'audit', filter: '#' },
+        ],
       },
       storage: { engine: 'memory', dir: '/var/lib/junction', sync: false },
       log: { level: 'silent', format: 'text' },
@@ -209,7 +263,7 @@ describe('errors', () => {
     );
     expect(invalid({ mqtt: { port: { value: 1 } } }).reason).toBe('wrong type: expected an integer 0..65535, got a mapping');
     expect(invalid(['mqtt']).message).toBe(
-      'junction.yaml: wrong type: expected a mapping with keys node, mqtt, storage, log, got a list',
+      'junction.yaml: wrong type: expected a mapping with keys node, mqtt, stomp, queues, storage, log, got a list',
     );
   });
 

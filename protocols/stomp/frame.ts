@@ -1,0 +1,208 @@
+/**
+ * STOMP 1.0 / 1.1 / 1.2 frames: a streaming parser and a serializer (STOMP 1.2 "Frames and
+ * Headers", "Value Encoding", "Heart-beating").
+ *
+ *   COMMAND EOL (header-name ":" header-value EOL)* EOL body NUL EOL*
+ *
+ * - EOL is LF or CR LF (1.2); CR LF is accepted from every version, since clients send it anyway.
+ * - From 1.1 on, header names and values are escaped (\r \n \c \\), except in CONNECT and
+ *   CONNECTED; an undefined escape is a fatal error. 1.0 has no escaping.
+ * - A `content-length` header gives the body's length (it may then hold NUL bytes); otherwise the
+ *   body ends at the first NUL.
+ * - Repeated headers: the first one wins.
+ * - A lone EOL between frames is a heart-beat.
+ * Limits on frame, header line and header count are enforced while bytes arrive, so a peer cannot
+ * make the broker buffer more than the limit.
+ */
+import { isUtf8 } from 'node:buffer';
+
+export type StompVersion = '1.0' | '1.1' | '1.2';
+
+export interface Frame {
+  readonly command: string;
+  /** In arrival order, unescaped; `header()` gives the first value of a name. */
+  readonly headers: ReadonlyArray<readonly [string, string]>;
+  readonly body: Buffer;
+}
+
+export function header(f: Frame, name: string): string | undefined {
+  for (const [k, v] of f.headers) if (k === name) return v;
+  return undefined;
+}
+
+export interface FrameLimits {
+  /** Largest body, in bytes. */
+  readonly maxBody: number;
+  /** Longest command or header line, in bytes. */
+  readonly maxHeaderLine: number;
+  readonly maxHeaders: number;
+}
+
+export const DEFAULT_FRAME_LIMITS: FrameLimits = { maxBody: 1024 * 1024, maxHeaderLine: 8 * 1024, maxHeaders: 100 };
+
+/** A malformed frame or a passed limit: the connection gets an ERROR frame with `message`, then closes. */
+export class FrameError extends Error {
+  constructor(
+    message: string,
+    /** The `receipt` header of the bad frame, when it was read before the error. */
+    readonly receipt?: string,
+  ) {
+    super(message);
+    this.name = 'FrameError';
+  }
+}
+
+const NUL = 0;
+const LF = 10;
+const CR = 13;
+const EMPTY = Buffer.alloc(0);
+const NO_ESCAPES = new Set(['CONNECT', 'CONNECTED']);
+
+export function unescapeHeader(s: string, version: StompVersion): string {
+  if (version === '1.0' || !s.includes('\\')) return s;
+  let out = '';
+  for (let i = 0; i < s.length; i++) {
+    const c = s[i]!;
+    if (c !== '\\') {
+      out += c;
+      continue;
+    }
+    const n = s[++i];
+    if (n === 'n') out += '\n';
+    else if (n === 'c') out += ':';
+    else if (n === '\\') out += '\\';
+    else if (n === 'r' && version === '1.2') out += '\r';
+    else throw new FrameError(`undefined escape sequence \\${n ?? ''} in a header`);
+  }
+  return out;
+}
+
+export function escapeHeader(s: string, version: StompVersion): string {
+  if (version === '1.0') return s.replace(/[\r\n]/g, ' ');
+  let out = '';
+  for (const c of s) {
+    if (c === '\\') out += '\\\\';
+    else if (c === '\n') out += '\\n';
+    else if (c === ':') out += '\\c';
+    else if (c === '\r') out += version === '1.2' ? '\\r' : ' ';
+    else out += c;
+  }
+  return out;
+}
+
+/** Splits a byte stream into frames. `version` is set once CONNECT has negotiated it. */
+export class FrameParser {
+  version: StompVersion = '1.2';
+  private buf: Buffer = EMPTY;
+  /** Where the frame being read starts (after heart-beat EOLs). */
+  private start = 0;
+
+  constructor(readonly limits: FrameLimits = DEFAULT_FRAME_LIMITS) {}
+
+  /** Bytes buffered and not yet returned as frames. */
+  get buffered(): number {
+    return this.buf.length - this.start;
+  }
+
+  push(chunk: Buffer): void {
+    this.buf = this.start >= this.buf.length ? chunk : Buffer.concat([this.buf.subarray(this.start), chunk]);
+    this.start = 0;
+  }
+
+  /** Heart-beat EOLs seen since the last call (lets the connection count them as activity). */
+  heartbeats = 0;
+
+  /** The next whole frame, or undefined when more bytes are needed. Throws FrameError. */
+  next(): Frame | undefined {
+    const buf = this.buf;
+    // Heart-beats: EOLs between frames.
+    while (this.start < buf.length && (buf[this.start] === LF || buf[this.start] === CR)) {
+      if (buf[this.start] === CR && this.start + 1 < buf.length && buf[this.start + 1] !== LF) {
+        throw new FrameError('CR not followed by LF between frames');
+      }
+      if (buf[this.start] === LF) this.heartbeats++;
+      this.start++;
+    }
+    if (this.start >= buf.length) return undefined;
+    // Headers end at the first empty line.
+    let pos = this.start;
+    const lines: string[] = [];
+    for (;;) {
+      const lf = buf.indexOf(LF, pos);
+      if (lf < 0) {
+        if (buf.length - pos > this.limits.maxHeaderLine) throw new FrameError(`header line longer than ${this.limits.maxHeaderLine} bytes`);
+        return undefined;
+      }
+      let end = lf;
+      if (end > pos && buf[end - 1] === CR) end--;
+      if (end - pos > this.limits.maxHeaderLine) throw new FrameError(`header line longer than ${this.limits.maxHeaderLine} bytes`);
+      if (!isUtf8(buf.subarray(pos, end))) throw new FrameError('frame headers are not valid UTF-8');
+      const line = buf.toString('utf8', pos, end);
+      pos = lf + 1;
+      if (line === '') break;
+      lines.push(line);
+      if (lines.length > this.limits.maxHeaders + 1) throw new FrameError(`more than ${this.limits.maxHeaders} headers`);
+    }
+    const command = lines[0];
+    if (command === undefined) throw new FrameError('empty frame');
+    const escaped = this.version !== '1.0' && !NO_ESCAPES.has(command);
+    const headers: Array<readonly [string, string]> = [];
+    let contentLength: number | undefined;
+    let receipt: string | undefined;
+    for (let i = 1; i < lines.length; i++) {
+      const line = lines[i]!;
+      const colon = line.indexOf(':');
+      if (colon < 0) throw new FrameError(`header line without a colon: ${JSON.stringify(line.slice(0, 64))}`, receipt);
+      const rawName = line.slice(0, colon);
+      const rawValue = line.slice(colon + 1);
+      const name = escaped ? unescapeHeader(rawName, this.version) : rawName;
+      // 1.0 leaves whitespace handling open; many 1.0 clients send "name: value".
+      const value = escaped ? unescapeHeader(rawValue, this.version) : this.version === '1.0' ? rawValue.trim() : rawValue;
+      headers.push([name, value]);
+      if (name === 'receipt' && receipt === undefined) receipt = value;
+      if (name === 'content-length' && contentLength === undefined) {
+        if (!/^\d+$/.test(value.trim())) throw new FrameError(`invalid content-length ${JSON.stringify(value)}`, receipt);
+        contentLength = Number(value.trim());
+        if (contentLength > this.limits.maxBody) throw new FrameError(`body of ${contentLength} bytes exceeds the limit of ${this.limits.maxBody}`, receipt);
+      }
+    }
+    let body: Buffer;
+    if (contentLength !== undefined) {
+      if (buf.length < pos + contentLength + 1) return undefined;
+      if (buf[pos + contentLength] !== NUL) throw new FrameError('frame body not followed by NUL after content-length bytes', receipt);
+      body = Buffer.from(buf.subarray(pos, pos + contentLength));
+      pos += contentLength + 1;
+    } else {
+      const nul = buf.indexOf(NUL, pos);
+      if (nul < 0) {
+        if (buf.length - pos > this.limits.maxBody) throw new FrameError(`body exceeds the limit of ${this.limits.maxBody} bytes (no NUL)`, receipt);
+        return undefined;
+      }
+      body = nul === pos ? EMPTY : Buffer.from(buf.subarray(pos, nul));
+      pos = nul + 1;
+    }
+    this.start = pos;
+    return { command, headers, body };
+  }
+}
+
+/** Serializes a frame; `content-length` is added whenever there is a body (always for MESSAGE). */
+export function serializeFrame(
+  command: string,
+  headers: ReadonlyArray<readonly [string, string]>,
+  body: Buffer | undefined,
+  version: StompVersion,
+): Buffer {
+  const escaped = version !== '1.0' && !NO_ESCAPES.has(command);
+  let head = command + '\n';
+  for (const [k, v] of headers) head += (escaped ? escapeHeader(k, version) : k) + ':' + (escaped ? escapeHeader(v, version) : v) + '\n';
+  if (body !== undefined) head += `content-length:${body.length}\n`;
+  head += '\n';
+  const h = Buffer.from(head, 'utf8');
+  const b = body ?? EMPTY;
+  const out = Buffer.allocUnsafe(h.length + b.length + 1);
+  h.copy(out, 0);
+  b.copy(out, h.length);
+  out[h.length + b.length] = NUL;
+  return out;
+}

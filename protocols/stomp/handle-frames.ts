@@ -1,0 +1,245 @@
+/**
+ * The client frames after the connection is set up, one function each: CONNECT/STOMP, SEND,
+ * SUBSCRIBE, UNSUBSCRIBE, ACK/NACK, BEGIN, COMMIT/ABORT. Each validates first and throws a
+ * StompError (ERROR frame, then close) naming what was wrong; SEND, ACK and NACK inside a
+ * transaction are kept as actions and applied together at COMMIT, in one storage batch.
+ */
+import type { Session, Subscription } from '../../src/core/session.js';
+import { isTopicError, parseFilter, validateTopicName } from '../../src/core/topic.js';
+import type { StompConnection, StompSubscription, AckMode } from './connection.js';
+import { StompError } from './connection.js';
+import { ConvertError, deliveryIdOf, sendToDraft } from './convert.js';
+import { parseDestination } from './destinations.js';
+import { header, type Frame, type StompVersion } from './frame.js';
+
+const VERSIONS: readonly StompVersion[] = ['1.2', '1.1', '1.0'];
+
+function required(f: Frame, name: string): string {
+  const v = header(f, name);
+  if (v === undefined || v === '') throw new StompError(`missing ${name} header`, `${f.command} needs a ${name} header`, header(f, 'receipt'));
+  return v;
+}
+
+function fail(f: Frame, message: string, detail = message): never {
+  throw new StompError(message, detail, header(f, 'receipt'));
+}
+
+export async function handleConnect(conn: StompConnection, f: Frame): Promise<void> {
+  const accept = header(f, 'accept-version') ?? '1.0';
+  const offered = accept.split(',').map((v) => v.trim());
+  const version = VERSIONS.find((v) => offered.includes(v));
+  if (!version) {
+    // STOMP 1.2 "Protocol Negotiation": ERROR with the versions we speak, then close.
+    throw new StompError('unsupported protocol version', `Supported protocol versions are 1.0,1.1,1.2; the client offered ${accept}`, header(f, 'receipt'), [
+      ['version', '1.0,1.1,1.2'],
+    ]);
+  }
+  let beat: [number, number] = [0, 0];
+  const hb = header(f, 'heart-beat');
+  if (hb !== undefined && version !== '1.0') {
+    const m = /^\s*(\d+)\s*,\s*(\d+)\s*$/.exec(hb);
+    if (!m) fail(f, 'invalid heart-beat header', `heart-beat must be "<cx>,<cy>" in ms, got ${JSON.stringify(hb)}`);
+    beat = [Number(m[1]), Number(m[2])];
+  }
+  const login = header(f, 'login');
+  const passcode = header(f, 'passcode');
+  const auth = await conn.core.access.authenticate({
+    protocol: 'stomp',
+    clientId: conn.sessionId,
+    remoteAddress: conn.transport.remoteAddress,
+    listener: conn.transport.listener,
+    ...(login !== undefined ? { username: login } : {}),
+    ...(passcode !== undefined ? { password: Buffer.from(passcode, 'utf8') } : {}),
+    ...(conn.transport.certIdentity !== undefined ? { certIdentity: conn.transport.certIdentity } : {}),
+  });
+  if (conn.isClosed()) return;
+  if (!auth.ok) {
+    conn.core.stats.connectionsRejected++;
+    fail(f, 'access refused', auth.reason === 'bad-credentials' ? 'bad login or passcode' : `not allowed to connect (${auth.reason})`);
+  }
+  conn.identity = auth.identity;
+  // A STOMP connection's session lives exactly as long as the connection.
+  const { session } = conn.core.sessions.open(conn.sessionId, { protocol: 'stomp', cleanStart: true, expiryInterval: 0 });
+  const headers: Array<readonly [string, string]> = [];
+  if (version !== '1.0') {
+    headers.push(['version', version]);
+    const b = conn.settings.heartbeatMs;
+    headers.push(['heart-beat', `${b},${b}`]);
+  }
+  headers.push(['server', conn.settings.serverName], ['session', conn.sessionId]);
+  conn.frame('CONNECTED', headers);
+  conn.core.stats.connectionsAccepted++;
+  conn.opened(session, version, beat);
+  conn.log.info('client connected', {
+    version,
+    heartBeat: `${beat[0]},${beat[1]}`,
+    ...(login !== undefined ? { login } : {}),
+    ...(header(f, 'host') !== undefined ? { host: header(f, 'host') } : {}),
+  });
+  // Ids up to 65535 are in flight at once; past that, deliveries wait in the session queue.
+  session.attach(conn, 65535);
+}
+
+export function handleSend(conn: StompConnection, _session: Session, f: Frame): void {
+  const receipt = header(f, 'receipt');
+  const destination = required(f, 'destination');
+  const d = parseDestination(destination, conn.settings.topicMapping);
+  if (d.kind === 'invalid') fail(f, 'invalid destination', d.reason);
+  if (d.kind === 'topic') {
+    const bad = validateTopicName(d.topic, conn.settings.topicLimits);
+    if (bad) fail(f, 'invalid destination', `topic ${JSON.stringify(d.topic)}: ${bad.reason}`);
+  }
+  if (!conn.core.access.authorize(conn.identity!, 'publish', d.topic)) {
+    conn.core.stats.publishDropped++;
+    fail(f, 'not authorized', `not allowed to send to ${destination}`);
+  }
+  let built: ReturnType<typeof sendToDraft>;
+  try {
+    built = sendToDraft(f, d.topic, conn.sessionId, conn.settings.topicMapping, Date.now());
+  } catch (err) {
+    if (err instanceof ConvertError) fail(f, 'invalid header', err.message);
+    throw err;
+  }
+  const { draft, delayMs } = built;
+  const persist = conn.core.persist;
+  const apply = (): Promise<void> | undefined => {
+    const mark = persist.mark;
+    conn.core.router.publish(draft, { delayMs });
+    return persist.since(mark);
+  };
+  const tx = header(f, 'transaction');
+  if (tx !== undefined) {
+    const actions = conn.txs.get(tx);
+    if (!actions) fail(f, 'unknown transaction', `no transaction ${JSON.stringify(tx)} has begun`);
+    actions.push(() => void apply());
+    conn.receipt(receipt, undefined);
+    return;
+  }
+  // A persistent message is on disk before its RECEIPT (design.md "Durability contract").
+  conn.receipt(receipt, apply());
+}
+
+export function handleSubscribe(conn: StompConnection, session: Session, f: Frame): void {
+  const receipt = header(f, 'receipt');
+  const destination = required(f, 'destination');
+  // STOMP 1.0 has no required id: the destination names the subscription.
+  const id = header(f, 'id') ?? (conn.version === '1.0' ? destination : required(f, 'id'));
+  if (conn.subs.has(id)) fail(f, 'duplicate subscription id', `a subscription with id ${JSON.stringify(id)} already exists on this connection`);
+  const ackText = header(f, 'ack') ?? 'auto';
+  if (ackText !== 'auto' && ackText !== 'client' && !(ackText === 'client-individual' && conn.version !== '1.0')) {
+    fail(f, 'invalid ack mode', `ack must be auto, client${conn.version === '1.0' ? '' : ' or client-individual'}, got ${JSON.stringify(ackText)}`);
+  }
+  const ack = ackText as AckMode;
+  const prefetchText = header(f, 'prefetch-count');
+  let prefetch: number | undefined;
+  if (prefetchText !== undefined) {
+    if (!/^\d+$/.test(prefetchText)) fail(f, 'invalid prefetch-count', `prefetch-count must be a whole number, got ${JSON.stringify(prefetchText)}`);
+    // RabbitMQ's 0: no limit.
+    prefetch = Number(prefetchText) === 0 ? 65535 : Math.min(65535, Number(prefetchText));
+  }
+  const rhText = header(f, 'retain-handling') ?? '0';
+  if (rhText !== '0' && rhText !== '1' && rhText !== '2') fail(f, 'invalid retain-handling', 'retain-handling must be 0, 1 or 2');
+  const d = parseDestination(destination, conn.settings.topicMapping);
+  if (d.kind === 'invalid') fail(f, 'invalid destination', d.reason);
+  const filter = parseFilter(d.topic, conn.settings.topicLimits);
+  if (isTopicError(filter)) fail(f, 'invalid destination', `${destination}: ${filter.reason}`);
+  if (filter.share !== undefined) fail(f, 'invalid destination', 'shared subscriptions are for MQTT; use /queue/<name> for competing consumers');
+  if (!conn.core.access.authorize(conn.identity!, 'subscribe', d.topic)) fail(f, 'not authorized', `not allowed to subscribe to ${destination}`);
+  const sub: Subscription = {
+    key: id,
+    filter,
+    qos: ack === 'auto' ? 0 : 1,
+    noLocal: false,
+    retainAsPublished: false,
+    retainHandling: Number(rhText) as 0 | 1 | 2,
+    ...(prefetch !== undefined ? { prefetch } : {}),
+  };
+  const s: StompSubscription = { id, destination, queue: d.kind === 'queue' ? d.queue : undefined, ack, sub };
+  conn.subs.set(id, s);
+  const mark = conn.core.persist.mark;
+  conn.core.router.subscribe(session, sub);
+  // Retained messages follow the RECEIPT, with retain:true, unless retain-handling:2 (design.md).
+  const retained = d.kind === 'topic' && sub.retainHandling !== 2;
+  conn.receipt(receipt, conn.core.persist.since(mark), retained ? () => conn.core.router.sendRetained(session, sub) : undefined);
+}
+
+export function handleUnsubscribe(conn: StompConnection, session: Session, f: Frame): void {
+  const receipt = header(f, 'receipt');
+  let id = header(f, 'id');
+  if (id === undefined) {
+    if (conn.version !== '1.0') required(f, 'id');
+    const dest = required(f, 'destination');
+    id = [...conn.subs.values()].find((s) => s.destination === dest)?.id;
+  }
+  if (id !== undefined && conn.subs.delete(id)) conn.core.router.unsubscribe(session, id);
+  conn.receipt(receipt, undefined);
+}
+
+export function handleAck(conn: StompConnection, session: Session, f: Frame): void {
+  const nack = f.command === 'NACK';
+  if (nack && conn.version === '1.0') fail(f, 'unknown command NACK', 'NACK is a STOMP 1.1 and 1.2 frame');
+  const receipt = header(f, 'receipt');
+  // 1.2 names the delivery with `id` (the MESSAGE's ack header); 1.0 and 1.1 with `message-id`.
+  const ackId = header(f, 'id') ?? header(f, 'message-id');
+  if (ackId === undefined) fail(f, 'missing id header', `${f.command} needs an ${conn.version === '1.2' ? 'id' : 'message-id'} header`);
+  const deliveryId = deliveryIdOf(ackId);
+  if (deliveryId === undefined && !/^\d+$/.test(ackId)) fail(f, 'invalid ack id', `${JSON.stringify(ackId)} is not an id this broker gave out`);
+  const requeue = header(f, 'requeue') !== 'false';
+  const apply = (): void => {
+    // A message sent without tracking (to an auto subscription, or a QoS 0 message) has nothing to ack.
+    if (deliveryId === undefined) return;
+    for (const id of ackTargets(conn, session, deliveryId)) {
+      if (nack) session.rejected(id, requeue);
+      else session.acked(id);
+    }
+  };
+  const tx = header(f, 'transaction');
+  if (tx !== undefined) {
+    const actions = conn.txs.get(tx);
+    if (!actions) fail(f, 'unknown transaction', `no transaction ${JSON.stringify(tx)} has begun`);
+    actions.push(apply);
+  } else {
+    apply();
+  }
+  conn.receipt(receipt, undefined);
+}
+
+/**
+ * The deliveries an ACK/NACK of `deliveryId` covers: that one (client-individual), or, for an
+ * `ack:client` subscription, every delivery of the same subscription up to it (cumulative).
+ */
+function ackTargets(conn: StompConnection, session: Session, deliveryId: number): number[] {
+  const target = session.inflight.get(deliveryId);
+  if (!target) return []; // acknowledged already (e.g. by an earlier cumulative ACK)
+  const cumulative = target.matched.map((s) => conn.subs.get(s.key)).find((s) => s?.ack === 'client');
+  if (!cumulative) return [deliveryId];
+  const ids: number[] = [];
+  for (const [id, p] of session.inflight) {
+    if (p.matched.some((s) => s.key === cumulative.id)) ids.push(id);
+    if (id === deliveryId) break;
+  }
+  return ids;
+}
+
+export function handleBegin(conn: StompConnection, f: Frame): void {
+  const tx = required(f, 'transaction');
+  if (conn.txs.has(tx)) fail(f, 'transaction already begun', `transaction ${JSON.stringify(tx)} is already open`);
+  conn.txs.set(tx, []);
+  conn.receipt(header(f, 'receipt'), undefined);
+}
+
+export function handleCommitOrAbort(conn: StompConnection, f: Frame): void {
+  const tx = required(f, 'transaction');
+  const actions = conn.txs.get(tx);
+  if (!actions) fail(f, 'unknown transaction', `no transaction ${JSON.stringify(tx)} has begun`);
+  conn.txs.delete(tx);
+  if (f.command === 'ABORT') {
+    conn.receipt(header(f, 'receipt'), undefined);
+    return;
+  }
+  // All of the transaction in this one turn: one storage batch, one fsync, or none of it.
+  const persist = conn.core.persist;
+  const mark = persist.mark;
+  for (const a of actions) a();
+  conn.receipt(header(f, 'receipt'), persist.since(mark));
+}
