@@ -10,11 +10,13 @@
 //   run (config, data); `files` maps names in it to contents written before the start. `extra` is
 //   the scenario's entry for this broker (SCENARIOS in run.mjs), `{dir}` in its strings already
 //   replaced; what each broker reads from it is said above its definition.
+// - unavailable({ extra, prepared }) (optional) returns a one-line reason when this broker cannot run
+//   a scenario with these extras here (Junction on RocksDB where rocksdb does not load), else undefined.
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { createRequire } from 'node:module';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 
@@ -22,32 +24,61 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 const AEDES_VERSION = '1.2.0';
 
 /**
- * Junction from this repo's build. extra.args replaces the default `--storage memory`; extra.files
- * (name -> text) are written into the run's directory first, e.g. a config file for `--config`.
+ * Junction from this repo's build, run by the Node binary `node` given to prepare() (run.mjs `--node`,
+ * default the one running the bench). extra.storage: the engine for `--storage` (default memory);
+ * extra.args: more arguments (e.g. `--data-dir`); extra.files (name -> text) are written into the run's
+ * directory first, e.g. a config file for `--config`.
  */
 const junction = {
   name: 'junction',
-  prepare({ repo }) {
+  prepare({ repo, node = process.execPath }) {
     const main = path.join(repo, 'dist/src/server/main.js');
     if (!fs.existsSync(main)) return { skip: `${main} not found: run \`npm run build\` first` };
+    const nodeVersion = spawnSync(node, ['--version'], { encoding: 'utf8' }).stdout?.trim();
+    if (!nodeVersion) return { skip: `${node} --version printed nothing: not a Node.js binary` };
     const pkg = JSON.parse(fs.readFileSync(path.join(repo, 'package.json'), 'utf8'));
     const rev = spawnSync('git', ['-C', repo, 'rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).stdout?.trim();
     const stale = newestSource(repo) > fs.statSync(main).mtimeMs;
     return {
-      version: `${pkg.version}${rev ? ` (${rev})` : ''}`,
+      version: `${pkg.version}${rev ? ` (${rev})` : ''} on node ${nodeVersion}`,
       warning: stale ? 'dist/ is older than the TypeScript sources: run `npm run build` to bench the current code' : undefined,
       main,
+      node,
+      nodeVersion,
+      rocksdb: rocksdbProbe(repo, node),
     };
   },
+  unavailable({ extra, prepared }) {
+    // Started anyway, Junction would refuse with the same reason; asking first makes it a skip, not a failure.
+    if (extra.storage === 'rocksdb' && !prepared.rocksdb.ok) return prepared.rocksdb.detail;
+    return undefined;
+  },
   command({ port, extra, prepared }) {
-    const storage = extra.args ?? ['--storage', 'memory'];
     return {
-      file: process.execPath,
-      args: [prepared.main, 'start', '--host', '127.0.0.1', '--mqtt-port', String(port), ...storage],
+      file: prepared.node,
+      args: [prepared.main, 'start', '--host', '127.0.0.1', '--mqtt-port', String(port), '--storage', extra.storage ?? 'memory', ...(extra.args ?? [])],
       files: extra.files,
     };
   },
 };
+
+/**
+ * Whether rocksdb loads under `node`, asked of Junction's own check (storage/engine-choice.ts, which
+ * loads it in a child process because on Node 22/24 the load aborts the process): { ok, detail }.
+ */
+function rocksdbProbe(repo, node) {
+  const url = pathToFileURL(path.join(repo, 'dist/storage/engine-choice.js')).href;
+  const r = spawnSync(node, ['--input-type=module', '-e', `const m = await import(${JSON.stringify(url)}); console.log(JSON.stringify(m.rocksdbLoads()))`], {
+    encoding: 'utf8',
+    timeout: 60_000,
+  });
+  try {
+    const probe = JSON.parse(r.stdout.trim().split('\n').pop());
+    return { ok: probe.ok === true, detail: String(probe.detail).replace(/\s+/g, ' ') };
+  } catch {
+    return { ok: false, detail: `cannot tell whether rocksdb loads: ${(r.stderr || r.error?.message || `exit ${r.status}`).trim().split('\n')[0]}` };
+  }
+}
 
 /** Mosquitto in memory with unlimited queues, like shared/tools/mosq.sh. extra.conf: more config lines. */
 const mosquitto = {
@@ -76,7 +107,10 @@ const mosquitto = {
   },
 };
 
-/** Aedes with its default in-memory persistence, via bench/aedes.mjs. extra.env: more environment. */
+/**
+ * Aedes with its default in-memory persistence, via bench/aedes.mjs, on the Node running the bench
+ * (`--node` is for Junction only). extra.env: more environment.
+ */
 const aedes = {
   name: 'aedes',
   prepare({ cacheDir }) {

@@ -15,7 +15,9 @@ import { buildLoader, cacheDir, freePort, repo, waitForPort } from './common.mjs
 
 // Scenarios by name. `load`: mqttload arguments (besides --port, --duration, --warmup).
 // `brokers` (optional): per-broker extras for brokers.mjs (see the persist-* scenarios), where `{dir}`
-// is the run's private directory; a broker set to null is skipped for that scenario.
+// is the run's private directory; a broker set to null is skipped for that scenario. A scenario one
+// of whose brokers cannot run it here (brokers.mjs `unavailable`, e.g. Junction on RocksDB under
+// Node 22/24) is skipped whole, with one line saying why: its point is that comparison.
 // A scenario that needs another load generator (STOMP) would add a field naming it here.
 const PAIRS_QOS1 = ['--scenario', 'pairs', '--pubs', '20', '--qos', '1', '--window', '16'];
 // Persistent sessions: Junction's data dir is a subdirectory because it must start empty (the run's
@@ -23,6 +25,7 @@ const PAIRS_QOS1 = ['--scenario', 'pairs', '--pubs', '20', '--qos', '1', '--wind
 // only at exit and every autosave_interval (30 min by default), never per message; Aedes has no disk
 // persistence built in (bench/README.md says why aedes-persistence-level is not used).
 const MOSQUITTO_PERSIST = { conf: ['persistence true', 'persistence_location {dir}/'] };
+const JUNCTION_DATA = ['--data-dir', '{dir}/data'];
 const SCENARIOS = {
   fanout: { about: '1 publisher -> 100 subscribers, one topic, QoS 0', load: ['--scenario', 'fanout', '--subs', '100', '--qos', '0'] },
   fanin: { about: '20 publishers -> 1 subscriber on bench/#, QoS 0', load: ['--scenario', 'fanin', '--pubs', '20', '--qos', '0'] },
@@ -30,16 +33,30 @@ const SCENARIOS = {
     about: '20 publisher/subscriber pairs, QoS 1, window 16',
     load: PAIRS_QOS1,
   },
+  // The engine is named, not `auto`, so that each table is one engine's number on every Node version.
   'persist-qos1': {
     about: 'pairs-qos1 with persistent sessions; Junction on RocksDB, every batch fsynced',
     load: [...PAIRS_QOS1, '--clean', '0'],
-    brokers: { junction: { args: ['--data-dir', '{dir}/data'] }, mosquitto: MOSQUITTO_PERSIST },
+    brokers: { junction: { storage: 'rocksdb', args: JUNCTION_DATA }, mosquitto: MOSQUITTO_PERSIST },
+  },
+  'persist-qos1-leveldb': {
+    about: 'persist-qos1 with Junction on LevelDB, every batch fsynced',
+    load: [...PAIRS_QOS1, '--clean', '0'],
+    brokers: {
+      junction: { storage: 'leveldb', args: JUNCTION_DATA },
+      mosquitto: MOSQUITTO_PERSIST,
+      aedes: null, // same in-memory Aedes as in persist-qos1: one measurement of it is enough
+    },
   },
   'persist-qos1-nosync': {
     about: 'persist-qos1 with Junction storage.sync: false (RocksDB without fsync)',
     load: [...PAIRS_QOS1, '--clean', '0'],
     brokers: {
-      junction: { args: ['--config', '{dir}/nosync.yaml', '--data-dir', '{dir}/data'], files: { 'nosync.yaml': 'storage:\n  sync: false\n' } },
+      junction: {
+        storage: 'rocksdb',
+        args: ['--config', '{dir}/nosync.yaml', ...JUNCTION_DATA],
+        files: { 'nosync.yaml': 'storage:\n  sync: false\n' },
+      },
       mosquitto: MOSQUITTO_PERSIST,
       aedes: null, // same in-memory Aedes as in persist-qos1: one measurement of it is enough
     },
@@ -49,9 +66,11 @@ const BASELINE = 'mosquitto';
 const STOP_TIMEOUT_MS = 5000;
 const START_TIMEOUT_MS = 15000;
 
-const usage = `usage: node bench/run.mjs [--rounds 3] [--duration 5] [--warmup 1]
-       [--scenarios ${Object.keys(SCENARIOS).join(',')}] [--brokers ${Object.keys(BROKERS).join(',')}] [--json FILE]
+const usage = `usage: node bench/run.mjs [--rounds 3] [--duration 5] [--warmup 1] [--node PATH]
+       [--scenarios ${Object.keys(SCENARIOS).join(',')}]
+       [--brokers ${Object.keys(BROKERS).join(',')}] [--json FILE]
        node bench/run.mjs --scenarios soak [soak.mjs options]   (the storage soak, bench/soak.mjs)
+--node PATH: the Node.js binary Junction runs on (default: the one running this script; Aedes stays on that)
 (through npm: npm run bench -- --rounds 1)`;
 
 const running = { broker: undefined, loader: undefined, dir: undefined }; // what Ctrl-C must clean up
@@ -82,9 +101,10 @@ async function main() {
 
   const loader = buildLoader();
   const ready = [];
-  const skipped = {};
+  const skipped = {}; // broker -> why
+  const skippedScenarios = {}; // scenario -> why
   for (const name of opts.brokers) {
-    const prepared = await BROKERS[name].prepare({ cacheDir, repo });
+    const prepared = await BROKERS[name].prepare({ cacheDir, repo, node: opts.node });
     if (prepared.skip) {
       console.log(`skip ${name}: ${prepared.skip}`);
       skipped[name] = prepared.skip;
@@ -100,15 +120,31 @@ async function main() {
 
   const perRun = opts.duration + opts.warmup + 2;
   const eligible = (scenario) => ready.filter((b) => SCENARIOS[scenario].brokers?.[b.broker.name] !== null);
-  const runs = opts.rounds * opts.scenarios.reduce((n, s) => n + eligible(s).length, 0);
-  console.log(`${os.cpus().length} cpus (${os.cpus()[0]?.model.trim()}), node ${process.version}; ` +
-    ready.map((b) => `${b.broker.name} ${b.prepared.version}`).join(', '));
-  console.log(`${runs} runs of ~${perRun} s (${opts.rounds} rounds; scenarios ${opts.scenarios.join(', ')})\n`);
+  const scenarios = [];
+  for (const scenario of opts.scenarios) {
+    const why = eligible(scenario)
+      .map((b) => [b.broker.name, b.broker.unavailable?.({ extra: SCENARIOS[scenario].brokers?.[b.broker.name] ?? {}, prepared: b.prepared })])
+      .find(([, reason]) => reason);
+    if (why) {
+      console.log(`skip scenario ${scenario}: ${why[0]} cannot run it here: ${why[1]}`);
+      skippedScenarios[scenario] = `${why[0]}: ${why[1]}`;
+    } else {
+      scenarios.push(scenario);
+    }
+  }
+  if (scenarios.length === 0) {
+    console.error('bench: none of the scenarios can run here');
+    return 1;
+  }
+  const runs = opts.rounds * scenarios.reduce((n, s) => n + eligible(s).length, 0);
+  console.log(`${os.cpus().length} cpus (${os.cpus()[0]?.model.trim()}), load average ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}; ` +
+    `bench on node ${process.version}; ` + ready.map((b) => `${b.broker.name} ${b.prepared.version}`).join(', '));
+  console.log(`${runs} runs of ~${perRun} s (${opts.rounds} rounds; scenarios ${scenarios.join(', ')})\n`);
 
-  const report = { date: new Date().toISOString(), machine: machine(), options: opts, versions: {}, skipped, scenarios: {} };
+  const report = { date: new Date().toISOString(), machine: machine(), options: opts, versions: {}, skipped, skipped_scenarios: skippedScenarios, scenarios: {} };
   for (const b of ready) report.versions[b.broker.name] = b.prepared.version;
   let trouble = false;
-  for (const scenario of opts.scenarios) {
+  for (const scenario of scenarios) {
     const def = SCENARIOS[scenario];
     const brokers = eligible(scenario);
     const results = Object.fromEntries(brokers.map((b) => [b.broker.name, []]));
@@ -145,6 +181,7 @@ function options() {
         scenarios: { type: 'string', default: Object.keys(SCENARIOS).join(',') },
         brokers: { type: 'string', default: Object.keys(BROKERS).join(',') },
         json: { type: 'string' },
+        node: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     }).values;
@@ -163,6 +200,8 @@ function options() {
     scenarios: list(v.scenarios),
     brokers: list(v.brokers),
     json: v.json,
+    // npm runs scripts in the package's directory; a relative --node means the caller's (INIT_CWD).
+    node: v.node === undefined ? process.execPath : path.resolve(process.env.INIT_CWD ?? process.cwd(), v.node),
   };
   const bad = [
     !(Number.isInteger(opts.rounds) && opts.rounds > 0) && `--rounds ${v.rounds}: want a whole number > 0`,
@@ -170,6 +209,7 @@ function options() {
     !(opts.warmup >= 0) && `--warmup ${v.warmup}: want seconds >= 0`,
     ...opts.scenarios.filter((s) => !SCENARIOS[s]).map((s) => `unknown scenario ${s}`),
     ...opts.brokers.filter((b) => !BROKERS[b]).map((b) => `unknown broker ${b}`),
+    !isExecutable(opts.node) && `--node ${v.node}: not an executable file`,
   ].filter(Boolean);
   if (bad.length) {
     console.error(`${bad.join('\n')}\n${usage}`);
@@ -178,11 +218,20 @@ function options() {
   return opts;
 }
 
+function isExecutable(file) {
+  try {
+    fs.accessSync(file, fs.constants.X_OK);
+    return fs.statSync(file).isFile();
+  } catch {
+    return false;
+  }
+}
+
 function list(s) {
   return [...new Set(s.split(',').map((x) => x.trim()).filter(Boolean))];
 }
 
-/** One fresh broker, one load run: { delivered_per_s, lat_us_p99, lost, cpu_s, rss_mb, load } or { error }. */
+/** One fresh broker, one load run: { delivered_per_s, lat_us_p99, lost, cpu_s, cpu_us_per_msg, rss_mb, load } or { error }. */
 async function runOnce(loader, { broker, prepared }, def, opts) {
   const port = await freePort();
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), `junction-bench-${broker.name}-`));
@@ -204,11 +253,15 @@ async function runOnce(loader, { broker, prepared }, def, opts) {
     const load = await runLoader(loader, port, def, opts);
     const after = procStat(child.pid);
     if (load.error) return { error: `${load.error}${logTail(dir)}` };
+    const cpu = before && after ? after.cpu_s - before.cpu_s : null;
     return {
       delivered_per_s: load.delivered_per_s,
       lat_us_p99: load.lat_us_p99,
       lost: load.lost,
-      cpu_s: before && after ? round2(after.cpu_s - before.cpu_s) : null,
+      cpu_s: cpu === null ? null : round2(cpu),
+      // Per delivery over the same span as cpu_s (connect, warmup, measured, drain): what the broker
+      // spends per message hardly depends on how busy the machine is, unlike delivered/s.
+      cpu_us_per_msg: cpu === null || !load.received ? null : Math.round((cpu * 1e6) / load.received),
       rss_mb: after ? round2(after.rss_kb / 1024) : null,
       load,
     };
@@ -306,6 +359,7 @@ function summarize(results) {
       median_lat_us_p99: median(ok.map((r) => r.lat_us_p99)),
       peak_rss_mb: ok.length ? Math.max(...ok.map((r) => r.rss_mb ?? 0)) : null,
       median_cpu_s: median(ok.map((r) => r.cpu_s).filter((c) => c !== null)),
+      median_cpu_us_per_msg: median(ok.map((r) => r.cpu_us_per_msg).filter((c) => c !== null)),
       lost: ok.reduce((sum, r) => sum + r.lost, 0),
       failed: runs.length - ok.length,
       runs,
@@ -322,7 +376,7 @@ function summarize(results) {
 
 function printTable(scenario, def, opts, summary, baseline) {
   const k = (n) => (n === null ? '-' : `${(n / 1000).toFixed(1)}k`);
-  const rows = [['broker', 'delivered/s', 'min-max', 'p99 us', 'RSS MB', 'CPU s', 'lost', `vs ${baseline ?? BASELINE}`]];
+  const rows = [['broker', 'delivered/s', 'min-max', 'p99 us', 'RSS MB', 'CPU s', 'CPU us/msg', 'lost', `vs ${baseline ?? BASELINE}`]];
   for (const [name, s] of Object.entries(summary)) {
     const failed = s.failed ? ` (${s.failed} failed)` : '';
     rows.push([
@@ -332,6 +386,7 @@ function printTable(scenario, def, opts, summary, baseline) {
       s.median_lat_us_p99 === null ? '-' : String(Math.round(s.median_lat_us_p99)),
       s.peak_rss_mb === null ? '-' : s.peak_rss_mb.toFixed(1),
       s.median_cpu_s === null ? '-' : s.median_cpu_s.toFixed(2),
+      s.median_cpu_us_per_msg === null ? '-' : String(s.median_cpu_us_per_msg),
       s.lost === 0 ? '0' : `${s.lost} !!`,
       (s.ratio === null ? '-' : s.ratio.toFixed(2)) + failed,
     ]);
@@ -350,7 +405,7 @@ function printTable(scenario, def, opts, summary, baseline) {
 function describe(r) {
   if (r.error) return `FAILED: ${r.error}`;
   const lost = r.lost ? `  LOST ${r.lost} !!` : '';
-  return `${Math.round(r.delivered_per_s)}/s  p99 ${r.lat_us_p99} us  cpu ${r.cpu_s} s  rss ${r.rss_mb} MB${lost}`;
+  return `${Math.round(r.delivered_per_s)}/s  p99 ${r.lat_us_p99} us  cpu ${r.cpu_s} s (${r.cpu_us_per_msg} us/msg)  rss ${r.rss_mb} MB${lost}`;
 }
 
 function median(xs) {
@@ -365,5 +420,11 @@ function round2(x) {
 }
 
 function machine() {
-  return { cpus: os.cpus().length, model: os.cpus()[0]?.model.trim(), memory_gb: round2(os.totalmem() / 2 ** 30), node: process.version };
+  return {
+    cpus: os.cpus().length,
+    model: os.cpus()[0]?.model.trim(),
+    memory_gb: round2(os.totalmem() / 2 ** 30),
+    load_average: os.loadavg().map(round2),
+    node: process.version,
+  };
 }

@@ -1,7 +1,7 @@
 // soak.mjs: does Junction's RocksDB data directory stay bounded under churn?
 //
 // `node bench/soak.mjs` (or `npm run bench -- --scenarios soak`). Rounds on ONE fresh data dir; each:
-//   1. start Junction on it (RocksDB, synchronous writes: the default);
+//   1. start Junction on it (--storage rocksdb, synchronous writes: the default);
 //   2. online: mqttload, 20 pairs at QoS 1 with persistent sessions (--clean 0), --duration seconds;
 //   3. offline: --offline subscribers with persistent sessions subscribe and disconnect, --queued
 //      QoS 1 messages are published to each, then they come back and must get exactly those;
@@ -176,7 +176,10 @@ async function soakRound(round, { main, loader, work, dataDir, opts }) {
 
 function startBroker(main, port, dataDir, logFile) {
   const log = fs.openSync(logFile, 'w');
-  const child = spawn(process.execPath, [main, 'start', '--host', '127.0.0.1', '--mqtt-port', String(port), '--data-dir', dataDir], {
+  // RocksDB named, not `auto`: the soak measures RocksDB's files, and compact.mjs opens RocksDB. Where
+  // rocksdb does not load (Node 22/24), Junction refuses to start and says why.
+  const args = [main, 'start', '--host', '127.0.0.1', '--mqtt-port', String(port), '--storage', 'rocksdb', '--data-dir', dataDir];
+  const child = spawn(process.execPath, args, {
     stdio: ['ignore', log, log],
     detached: true,
   });
