@@ -45,7 +45,7 @@ export function rocksdbLoads(): { ok: boolean; detail: string } {
 }
 
 export const ROCKSDB_BUILD_HELP =
-  'build it from source with `npm rebuild rocksdb --build-from-source` (needs python3, make and g++; ' +
+  'build it from source with `npm rebuild rocksdb --build-from-source --ignore-scripts=false` (needs python3, make and g++; ' +
   'about 15 minutes on 2 cores), or use --storage leveldb';
 
 /** The engine recorded in `<dir>/junction.json`, if the directory has one. */
