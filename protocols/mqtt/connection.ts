@@ -75,6 +75,7 @@ export class MqttConnection implements Outlet, Connection {
     omitTopic: false,
     subscriptionIds: undefined,
     expiry: undefined,
+    annotations: undefined,
   };
 
   constructor(
@@ -118,6 +119,7 @@ export class MqttConnection implements Outlet, Connection {
     o.omitTopic = false;
     o.subscriptionIds = undefined;
     o.expiry = undefined;
+    o.annotations = d.annotations;
     let newAlias = false;
     if (this.version === 5) {
       o.subscriptionIds = subscriptionIds(d);
@@ -234,8 +236,12 @@ export class MqttConnection implements Outlet, Connection {
         handlePublish(this, session, p);
         break;
       case PacketType.PUBACK:
-      case PacketType.PUBCOMP:
+        // An error reason code (v5) refuses the message: a queue dead-letters it, as for PUBREC below.
+        if (p.reasonCode >= 0x80) session.rejected(p.packetId);
         // An unknown id is tolerated: after a takeover the client may ack what the old connection sent.
+        else session.acked(p.packetId);
+        break;
+      case PacketType.PUBCOMP:
         session.acked(p.packetId);
         break;
       case PacketType.PUBREC:

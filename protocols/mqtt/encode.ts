@@ -6,7 +6,7 @@
  * (CONNACK, SUBACK, UNSUBACK, DISCONNECT, AUTH) go through mqtt-packet's generator.
  */
 import { generate, type IConnackPacket, type IDisconnectPacket, type ISubackPacket, type IUnsubackPacket } from 'mqtt-packet';
-import type { Message, Qos } from '../../src/core/message.js';
+import type { Message, Qos, UserProperty } from '../../src/core/message.js';
 import { PacketType, type ProtocolVersion } from './packets.js';
 import { Prop } from './properties.js';
 
@@ -95,13 +95,15 @@ export interface PublishOptions {
   readonly subscriptionIds: readonly number[] | undefined;
   /** v5 Message Expiry Interval to send (seconds left), or undefined. */
   readonly expiry: number | undefined;
+  /** Per-delivery User Properties after the message's own (a dead letter's origin and reason). */
+  readonly annotations: readonly UserProperty[] | undefined;
 }
 
 /** Encodes a PUBLISH. The result may be shared between receivers: never modify it. */
 export function encodePublish(msg: Message, o: PublishOptions): Buffer {
   cache.load(msg);
   const v5 = o.version === 5;
-  const dynamicFree = o.qos === 0 && !o.dup && o.topicAlias === 0 && !o.subscriptionIds && o.expiry === undefined;
+  const dynamicFree = o.qos === 0 && !o.dup && o.topicAlias === 0 && !o.subscriptionIds && o.expiry === undefined && !o.annotations;
   const slot = (v5 ? 2 : 0) + (o.retain ? 1 : 0);
   if (dynamicFree) {
     const hit = cache.shared[slot];
@@ -109,8 +111,9 @@ export function encodePublish(msg: Message, o: PublishOptions): Buffer {
   }
   const topic = o.omitTopic ? 0 : cache.topic.length;
   let propsLen = 0;
+  const annotations = v5 && o.annotations ? Buffer.concat(o.annotations.map(([k, v]) => pairProp(k, v))) : undefined;
   if (v5) {
-    propsLen = cache.props.length;
+    propsLen = cache.props.length + (annotations?.length ?? 0);
     if (o.expiry !== undefined) propsLen += 5;
     if (o.topicAlias) propsLen += 3;
     if (o.subscriptionIds) for (const id of o.subscriptionIds) propsLen += 1 + varintSize(id);
@@ -130,6 +133,7 @@ export function encodePublish(msg: Message, o: PublishOptions): Buffer {
   if (v5) {
     pos = writeVarint(buf, pos, propsLen);
     pos += cache.props.copy(buf, pos);
+    if (annotations) pos += annotations.copy(buf, pos);
     if (o.expiry !== undefined) {
       buf[pos++] = Prop.MessageExpiryInterval;
       buf.writeUInt32BE(o.expiry, pos);

@@ -245,7 +245,9 @@ export class Queue implements RoomListener {
     this.registry.stats.deadLettered++;
     // The DLQ's own rejects are dropped: a dead letter never loops.
     if (!this.name.startsWith(DLQ_PREFIX)) {
-      this.registry.get(DLQ_PREFIX + this.name).enqueue(entry.message, { queue: this.name, reason, at: Date.now() });
+      // As RabbitMQ, a dead letter loses its expiry: else an expired one would expire again in the DLQ.
+      const msg = entry.message.expiresAt === undefined ? entry.message : this.registry.withoutExpiry(entry.message);
+      this.registry.get(DLQ_PREFIX + this.name).enqueue(msg, { queue: this.name, reason, at: Date.now() });
     }
     this.remove(entry);
   }
@@ -258,6 +260,8 @@ function priorityOf(msg: Message): number {
 
 export class QueueRegistry {
   readonly queues = new Map<string, Queue>();
+  /** Set by the Router: a copy of `msg` with an id of its own and no expiry (dead letters). */
+  withoutExpiry: (msg: Message) => Message = (msg) => msg;
 
   constructor(
     readonly persist: Persistence,

@@ -100,6 +100,7 @@ export class Router {
     queueOptions?: QueueOptions,
   ) {
     this.queues = new QueueRegistry(persist, stats, queueOptions);
+    this.queues.withoutExpiry = (msg) => this.stamp({ ...msg, expiresAt: undefined }, msg.createdAt);
     this.delayed = new DelayedMessages(persist, (msg) => this.route(msg));
   }
 

@@ -216,6 +216,8 @@ export class Session {
       if (this.inflight.get(p.packetId) === p) outstanding++;
     }
     this.pump();
+    // Queues this session consumes from held their entries while it was away: offer them now.
+    this.wake();
   }
 
   detach(): void {
