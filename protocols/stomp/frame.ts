@@ -148,18 +148,24 @@ export class FrameParser {
     const escaped = this.version !== '1.0' && !NO_ESCAPES.has(command);
     const headers: Array<readonly [string, string]> = [];
     let contentLength: number | undefined;
-    let receipt: string | undefined;
+    // Looked up first: the ERROR for a bad header names the frame's receipt wherever it stands.
+    const receipt = receiptOf(lines, escaped, this.version);
     for (let i = 1; i < lines.length; i++) {
       const line = lines[i]!;
       const colon = line.indexOf(':');
       if (colon < 0) throw new FrameError(`header line without a colon: ${JSON.stringify(line.slice(0, 64))}`, receipt);
       const rawName = line.slice(0, colon);
       const rawValue = line.slice(colon + 1);
-      const name = escaped ? unescapeHeader(rawName, this.version) : rawName;
-      // 1.0 leaves whitespace handling open; many 1.0 clients send "name: value".
-      const value = escaped ? unescapeHeader(rawValue, this.version) : this.version === '1.0' ? rawValue.trim() : rawValue;
+      let name: string;
+      let value: string;
+      try {
+        name = escaped ? unescapeHeader(rawName, this.version) : rawName;
+        // 1.0 leaves whitespace handling open; many 1.0 clients send "name: value".
+        value = escaped ? unescapeHeader(rawValue, this.version) : this.version === '1.0' ? rawValue.trim() : rawValue;
+      } catch (err) {
+        throw err instanceof FrameError ? new FrameError(err.message, receipt) : err;
+      }
       headers.push([name, value]);
-      if (name === 'receipt' && receipt === undefined) receipt = value;
       if (name === 'content-length' && contentLength === undefined) {
         if (!/^\d+$/.test(value.trim())) throw new FrameError(`invalid content-length ${JSON.stringify(value)}`, receipt);
         contentLength = Number(value.trim());
@@ -186,6 +192,22 @@ export class FrameParser {
   }
 }
 
+/** The first `receipt` header among a frame's lines (command first), best effort for an ERROR frame. */
+function receiptOf(lines: readonly string[], escaped: boolean, version: StompVersion): string | undefined {
+  for (let i = 1; i < lines.length; i++) {
+    const line = lines[i]!;
+    if (!line.startsWith('receipt:')) continue;
+    const raw = line.slice('receipt:'.length);
+    if (!escaped) return version === '1.0' ? raw.trim() : raw;
+    try {
+      return unescapeHeader(raw, version);
+    } catch {
+      return raw;
+    }
+  }
+  return undefined;
+}
+
 /** Serializes a frame; `content-length` is added whenever there is a body (always for MESSAGE). */
 export function serializeFrame(
   command: string,
@@ -193,9 +215,11 @@ export function serializeFrame(
   body: Buffer | undefined,
   version: StompVersion,
 ): Buffer {
-  const escaped = version !== '1.0' && !NO_ESCAPES.has(command);
+  // Unescaped frames (1.0, CONNECT/CONNECTED) still get 1.0's treatment: a line end from a 1.1/1.2
+  // publisher's header must not start a new header (or the body) in a 1.0 subscriber's MESSAGE.
+  const rules = version !== '1.0' && !NO_ESCAPES.has(command) ? version : '1.0';
   let head = command + '\n';
-  for (const [k, v] of headers) head += (escaped ? escapeHeader(k, version) : k) + ':' + (escaped ? escapeHeader(v, version) : v) + '\n';
+  for (const [k, v] of headers) head += escapeHeader(k, rules) + ':' + escapeHeader(v, rules) + '\n';
   if (body !== undefined) head += `content-length:${body.length}\n`;
   head += '\n';
   const h = Buffer.from(head, 'utf8');
