@@ -1,13 +1,22 @@
 #!/usr/bin/env bash
-# Runs before `npm test`: the suite drives the broker with Debian's mosquitto-clients too.
-# Installs them when missing and we are root with apt-get; otherwise says what to install.
+# Runs before `npm test`: the suite drives the broker with Debian's mosquitto-clients too, makes TLS
+# material with openssl and opens a page in Chromium. Installs what is missing when we are root with
+# apt-get; otherwise says what to install.
 set -u
-command -v mosquitto_pub >/dev/null 2>&1 && command -v mosquitto_sub >/dev/null 2>&1 && exit 0
+declare -A need=([mosquitto_pub]=mosquitto-clients [mosquitto_sub]=mosquitto-clients [openssl]=openssl [chromium]=chromium)
+missing=()
+for cmd in "${!need[@]}"; do
+  command -v "$cmd" >/dev/null 2>&1 || missing+=("${need[$cmd]}")
+done
+[ "${#missing[@]}" -eq 0 ] && exit 0
+mapfile -t missing < <(printf '%s\n' "${missing[@]}" | sort -u)
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
   export DEBIAN_FRONTEND=noninteractive
-  apt-get install -y --no-install-recommends mosquitto-clients </dev/null >/dev/null ||
-    { apt-get update </dev/null >/dev/null && apt-get install -y --no-install-recommends mosquitto-clients </dev/null >/dev/null; }
-  command -v mosquitto_pub >/dev/null 2>&1 && exit 0
+  apt-get install -y --no-install-recommends "${missing[@]}" </dev/null >/dev/null ||
+    { apt-get update </dev/null >/dev/null && apt-get install -y --no-install-recommends "${missing[@]}" </dev/null >/dev/null; }
+  ok=1
+  for cmd in "${!need[@]}"; do command -v "$cmd" >/dev/null 2>&1 || ok=0; done
+  [ "$ok" = 1 ] && exit 0
 fi
-echo "the tests need mosquitto_pub and mosquitto_sub: install Debian's mosquitto-clients (apt-get install -y mosquitto-clients)" >&2
+echo "the tests need mosquitto_pub, mosquitto_sub, openssl and chromium: install the Debian packages (apt-get install -y ${missing[*]})" >&2
 exit 1
