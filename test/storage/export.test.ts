@@ -13,6 +13,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { rocksdbLoads, type DiskEngine } from '../../storage/engine-choice.js';
 import { until } from '../helpers/mqtt.js';
 import { MAIN, freePort, startBrokerProcess } from '../helpers/process-broker.js';
+import { skipNote } from '../helpers/disk.js';
 
 const run = promisify(execFile);
 const rocks = rocksdbLoads();
@@ -94,7 +95,7 @@ const expected = [
 ];
 
 describe('data export / import', () => {
-  it.skipIf(!rocks.ok)('round trip rocksdb -> file -> leveldb -> file gives identical files', { timeout: 60_000 }, async () => {
+  it.skipIf(!rocks.ok)(skipNote('round trip rocksdb -> file -> leveldb -> file gives identical files', rocks.ok ? undefined : rocks.detail), { timeout: 60_000 }, async () => {
     const a = tmp('rocks');
     const b = join(tmp('level-parent'), 'data');
     await populate(a, 'rocksdb');
@@ -154,7 +155,7 @@ describe('data export / import', () => {
     expect(await cliFails('data', 'export', '--data-dir', tmp('empty'))).toMatch(/not a Junction data directory/);
   });
 
-  it.skipIf(rocks.ok)('asking for rocksdb where it cannot load says how to build it', async () => {
+  it.skipIf(rocks.ok)(skipNote('asking for rocksdb where it cannot load says how to build it', rocks.ok ? 'rocksdb loads here' : undefined), async () => {
     const f = join(tmp('files'), 'x.jsonl');
     writeFileSync(f, '{"junction":"data-export","version":1,"format":1}\n');
     expect(await cliFails('data', 'import', '--data-dir', join(tmp('r'), 'd'), '--engine', 'rocksdb', f)).toMatch(/npm rebuild rocksdb --build-from-source/);

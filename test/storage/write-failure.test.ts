@@ -5,10 +5,10 @@
  * once writes succeed.
  *
  * Two ways to fail: a Store seam (FailingStore delegates to a MemoryStore and rejects `write` while
- * told to: the protocol is real, only the disk is replaced), and a real full disk: RocksDB on a
- * tiny tmpfs filled by a file the test then deletes (needs permission to mount; skipped without).
+ * told to: the protocol is real, only the disk is replaced), and a real full disk: RocksDB and
+ * LevelDB on a tiny tmpfs filled by a file the test then deletes (needs permission to mount, and
+ * rocksdb a binary that loads; skipped, saying why, without).
  */
-import { spawnSync } from 'node:child_process';
 import { rmSync, statfsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { IPublishPacket } from 'mqtt-packet';
@@ -16,7 +16,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startBroker, type TestBroker } from '../helpers/broker.js';
 import { connect, until } from '../helpers/mqtt.js';
 import { RawClient } from '../helpers/raw.js';
-import { rocksStore, tempDir } from '../helpers/rocks.js';
+import { DISK_ENGINES, diskStore, mountTmpfs, skipNote, tempDir, tmpfsUnavailable, umount } from '../helpers/disk.js';
 import { connectSync, got, nonce, rawSettled, synced, syncable } from '../helpers/sync.js';
 import { MemoryStore } from '../../storage/memory.js';
 import type { StoredState, Store, WriteOp } from '../../storage/store.js';
@@ -208,84 +208,83 @@ describe('storage write failure (Store seam over MemoryStore)', () => {
   });
 });
 
-/** Whether this process may mount a tmpfs (root outside a restricted container). */
-function mountWorks(): boolean {
-  const at = tempDir('junction-mount-probe-');
-  if (spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=64k', 'tmpfs', at], { stdio: 'ignore' }).status !== 0) return false;
-  spawnSync('umount', [at], { stdio: 'ignore' });
-  return true;
+const noMount = tmpfsUnavailable();
+
+for (const { engine, skip: noEngine } of DISK_ENGINES) {
+  const skip = noEngine ?? noMount;
+  describe(`disk full (${engine} on a small tmpfs)`, () => {
+    it.skipIf(skip !== undefined)(
+      skipNote(
+        'refuses with 0x80 while the disk is full, keeps serving, acknowledges again once space is freed, and keeps every acknowledged message across a restart',
+        skip,
+      ),
+      { timeout: 40_000 },
+      async () => {
+        const mnt = tempDir(`junction-full-${engine}-`);
+        mountTmpfs(mnt, 'size=8m');
+        const dir = join(mnt, 'data');
+        let tb: TestBroker | undefined;
+        try {
+          tb = await startBroker({ store: diskStore(engine, dir), autoStop: false });
+          const s = await connectSync(tb.port, { clientId: 'full-sub', clean: false, properties: { sessionExpiryInterval: 300 } });
+          await s.subscribeAsync('full/#', { qos: 1 });
+          await s.endAsync();
+
+          const filler = join(mnt, 'filler');
+          const free = (): number => {
+            const st = statfsSync(mnt);
+            return st.bavail * st.bsize;
+          };
+          writeFileSync(filler, Buffer.alloc(Math.max(0, free() - 256 * 1024)));
+
+          const p = await raw(tb.port, 5, 'full-pub');
+          const acked: string[] = [];
+          const body = Buffer.alloc(16 * 1024, 0x61);
+          let refused: number | undefined;
+          for (let i = 1; i <= 200 && refused === undefined; i++) {
+            p.send(publish('full/t', Buffer.concat([Buffer.from(`m${i} `), body]), 1, i));
+            const ack = await p.next('puback');
+            if ((ack.reasonCode ?? 0) === 0) acked.push(`m${i}`);
+            else refused = ack.reasonCode;
+          }
+          expect(refused, 'a write failed once the disk was full').toBe(0x80);
+          expect(acked.length).toBeGreaterThan(0);
+          expect(tb.broker.core.stats.storageErrors).toBeGreaterThan(0);
+          expect(tb.logs.some((l) => l.level === 'error' && l.msg === 'storage write failed')).toBe(true);
+
+          // Still serving: a non-persistent exchange needs no disk.
+          const sub = await connect(tb.port);
+          await sub.subscribeAsync('full-live', { qos: 1 });
+          const pub = await connect(tb.port);
+          await pub.publishAsync('full-live', 'still-here', { qos: 1 });
+          await until(() => sub.received.length === 1, 5000, 'live message');
+
+          rmSync(filler);
+          let ok = false;
+          for (let i = 1000; i < 1050 && !ok; i++) {
+            p.send(publish('full/t', `after-${i}`, 1, i));
+            const ack = await p.next('puback');
+            ok = (ack.reasonCode ?? 0) === 0;
+            if (ok) acked.push(`after-${i}`);
+            else await new Promise((res) => setTimeout(res, 200));
+          }
+          expect(ok, 'acknowledged again after space was freed').toBe(true);
+          await Promise.all([sub.endAsync(), pub.endAsync()]);
+
+          // Everything acknowledged, before the disk filled and after it was freed, survives a restart.
+          await tb.stop();
+          tb = await startBroker({ store: diskStore(engine, dir), autoStop: false });
+          const s2 = await connect(tb.port, { clientId: 'full-sub', clean: false, properties: { sessionExpiryInterval: 300 } });
+          const marker = await connect(tb.port);
+          await synced(marker, s2);
+          const delivered = new Set(got(s2).map((m) => m.payload.toString().split(' ')[0]!));
+          expect(acked.filter((m) => !delivered.has(m)), 'acknowledged but lost').toEqual([]);
+          await Promise.all([s2.endAsync(), marker.endAsync()]);
+        } finally {
+          await tb?.stop();
+          umount(mnt);
+        }
+      },
+    );
+  });
 }
-
-describe('disk full (RocksDB on a small tmpfs)', () => {
-  it.skipIf(!mountWorks())(
-    'refuses with 0x80 while the disk is full, keeps serving, acknowledges again once space is freed, and keeps every acknowledged message across a restart (needs mount)',
-    async () => {
-      const mnt = tempDir('junction-full-');
-      const r0 = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=8m', 'tmpfs', mnt], { encoding: 'utf8' });
-      expect(r0.status, r0.stderr).toBe(0);
-      const dir = join(mnt, 'data');
-      let tb: TestBroker | undefined;
-      try {
-        tb = await startBroker({ store: rocksStore(dir), autoStop: false });
-        const s = await connectSync(tb.port, { clientId: 'full-sub', clean: false, properties: { sessionExpiryInterval: 300 } });
-        await s.subscribeAsync('full/#', { qos: 1 });
-        await s.endAsync();
-
-        const filler = join(mnt, 'filler');
-        const free = (): number => {
-          const st = statfsSync(mnt);
-          return st.bavail * st.bsize;
-        };
-        writeFileSync(filler, Buffer.alloc(Math.max(0, free() - 256 * 1024)));
-
-        const p = await raw(tb.port, 5, 'full-pub');
-        const acked: string[] = [];
-        const body = Buffer.alloc(16 * 1024, 0x61);
-        let refused: number | undefined;
-        for (let i = 1; i <= 200 && refused === undefined; i++) {
-          p.send(publish('full/t', Buffer.concat([Buffer.from(`m${i} `), body]), 1, i));
-          const ack = await p.next('puback');
-          if ((ack.reasonCode ?? 0) === 0) acked.push(`m${i}`);
-          else refused = ack.reasonCode;
-        }
-        expect(refused, 'a write failed once the disk was full').toBe(0x80);
-        expect(acked.length).toBeGreaterThan(0);
-        expect(tb.broker.core.stats.storageErrors).toBeGreaterThan(0);
-        expect(tb.logs.some((l) => l.level === 'error' && l.msg === 'storage write failed')).toBe(true);
-
-        // Still serving: a non-persistent exchange needs no disk.
-        const sub = await connect(tb.port);
-        await sub.subscribeAsync('full-live', { qos: 1 });
-        const pub = await connect(tb.port);
-        await pub.publishAsync('full-live', 'still-here', { qos: 1 });
-        await until(() => sub.received.length === 1, 5000, 'live message');
-
-        rmSync(filler);
-        let ok = false;
-        for (let i = 1000; i < 1050 && !ok; i++) {
-          p.send(publish('full/t', `after-${i}`, 1, i));
-          const ack = await p.next('puback');
-          ok = (ack.reasonCode ?? 0) === 0;
-          if (ok) acked.push(`after-${i}`);
-          else await new Promise((res) => setTimeout(res, 200));
-        }
-        expect(ok, 'acknowledged again after space was freed').toBe(true);
-        await Promise.all([sub.endAsync(), pub.endAsync()]);
-
-        // Everything acknowledged, before the disk filled and after it was freed, survives a restart.
-        await tb.stop();
-        tb = await startBroker({ store: rocksStore(dir), autoStop: false });
-        const s2 = await connect(tb.port, { clientId: 'full-sub', clean: false, properties: { sessionExpiryInterval: 300 } });
-        const marker = await connect(tb.port);
-        await synced(marker, s2);
-        const delivered = new Set(got(s2).map((m) => m.payload.toString().split(' ')[0]!));
-        expect(acked.filter((m) => !delivered.has(m)), 'acknowledged but lost').toEqual([]);
-        await Promise.all([s2.endAsync(), marker.endAsync()]);
-      } finally {
-        await tb?.stop();
-        spawnSync('umount', [mnt], { stdio: 'ignore' });
-      }
-    },
-    40_000,
-  );
-});
