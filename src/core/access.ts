@@ -34,9 +34,10 @@ export interface AccessControl {
 }
 
 export const allowAll: AccessControl = {
-  authenticate: async (c) => ({
-    ok: true,
-    identity: c.username === undefined ? { clientId: c.clientId } : { clientId: c.clientId, username: c.username },
-  }),
+  authenticate: async (c) => {
+    // A verified certificate's identity replaces the username (Mosquitto's use_identity_as_username).
+    const username = c.certIdentity ?? c.username;
+    return { ok: true, identity: username === undefined ? { clientId: c.clientId } : { clientId: c.clientId, username } };
+  },
   authorize: () => true,
 };

@@ -24,4 +24,6 @@ export class Stats {
   connectionsAccepted = 0;
   connectionsRejected = 0;
   protocolErrors = 0;
+  /** TLS handshakes that failed or whose client certificate was refused (wrong CA, expired, missing, plain TCP). */
+  tlsHandshakeFailures = 0;
 }

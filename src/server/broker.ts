@@ -3,6 +3,7 @@
  * adapter, and stops in the reverse order: stop accepting, disconnect clients (v5: 0x8B Server
  * shutting down), write what is queued, close storage.
  */
+import type { AccessControl } from '../core/access.js';
 import { Core } from '../core/core.js';
 import type { Logger } from '../core/log.js';
 import type { Connection } from '../core/transport.js';
@@ -14,9 +15,9 @@ import { MemoryStore } from '../../storage/memory.js';
 import type { Store } from '../../storage/store.js';
 import { mqttAdapter, type MqttSettings } from '../../protocols/mqtt/index.js';
 import { stompAdapter, type StompSettings } from '../../protocols/stomp/index.js';
-import type { Config } from './config.js';
+import { listenersOf, type Config } from './config.js';
 import { startControl, type ControlServer } from './control.js';
-import { listen, type RunningListener } from './listeners.js';
+import { listen, prepareTls, type ListenerContext, type RunningListener } from './listeners.js';
 import { createLogger } from './log.js';
 import { VERSION } from './version.js';
 
@@ -24,6 +25,8 @@ export interface BrokerOptions {
   /** Use this store instead of the one the config names (tests: restart on the same MemoryStore). */
   readonly store?: Store;
   readonly log?: Logger;
+  /** Authentication and authorization (default: allow all). */
+  readonly access?: AccessControl;
 }
 
 export function mqttSettings(config: Config): MqttSettings {
@@ -91,6 +94,9 @@ export class Broker {
 
   static async start(config: Config, opts: BrokerOptions = {}): Promise<Broker> {
     const log = opts.log ?? createLogger({ level: config.log.level, format: config.log.format });
+    // TLS material is read and checked before anything opens: a bad file stops the start cleanly.
+    const specs = listenersOf(config);
+    const tls = new Map(specs.map((spec) => [spec.name, prepareTls(spec, log)] as const));
     const opened = opts.store ? { store: opts.store, reason: 'given by the caller' } : openStore(config);
     const store = opened.store;
     if (store instanceof KvStore && !config.storage.sync) {
@@ -99,6 +105,7 @@ export class Broker {
     const core = new Core({
       store,
       log,
+      ...(opts.access !== undefined ? { access: opts.access } : {}),
       limits: {
         maxQueued: config.mqtt.maxQueuedMessages,
         dropPolicy: config.mqtt.queueDropPolicy,
@@ -121,25 +128,25 @@ export class Broker {
     const broker = new Broker(config, core, listeners, log, { engine: store.engine, reason: opened.reason });
     const mqtt = mqttAdapter(core, mqttSettings(config));
     const stomp = stompAdapter(core, stompSettings(config, VERSION));
-    try {
-      listeners.push(
-        await listen(
-          { name: 'mqtt', protocol: 'mqtt', host: config.mqtt.host, port: config.mqtt.port },
-          (t) => broker.track(mqtt(t)),
-          log,
-        ),
-      );
-      listeners.push(
-        await listen(
-          { name: 'stomp', protocol: 'stomp', host: config.stomp.host, port: config.stomp.port },
-          (t) => broker.track(stomp(t)),
-          log,
-        ),
-      );
-    } catch (err) {
+    const ctx: ListenerContext = {
+      adapters: { mqtt: (t) => broker.track(mqtt(t)), stomp: (t) => broker.track(stomp(t)) },
+      log,
+      stats: core.stats,
+      handshakeTimeoutMs: config.mqtt.connectTimeout * 1000,
+      // Room for a packet or frame at its limit, so an oversized one gets the protocol's own error.
+      maxMessage: {
+        mqtt: 2 * config.mqtt.maxPacketSize + 16,
+        stomp: 2 * (config.stomp.maxBodySize + config.stomp.maxHeaders * config.stomp.maxHeaderLine),
+      },
+    };
+    // All at once: a client that sees one port open finds the others open too, near enough.
+    const bound = await Promise.allSettled(specs.map((spec) => listen(spec, ctx, tls.get(spec.name))));
+    for (const r of bound) if (r.status === 'fulfilled') listeners.push(r.value);
+    const failed = bound.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) {
       for (const l of listeners) await l.close();
       await core.close();
-      throw err;
+      throw failed.reason;
     }
     if (store instanceof KvStore) {
       broker.control = await startControl(store, log).catch((err: unknown) => {
@@ -147,7 +154,16 @@ export class Broker {
         return undefined;
       });
     }
-    for (const l of listeners) log.info('listening', { listener: l.spec.name, protocol: l.spec.protocol, host: l.host, port: l.port });
+    for (const l of listeners) {
+      log.info('listening', {
+        listener: l.spec.name,
+        protocol: l.spec.protocol,
+        host: l.host,
+        port: l.port,
+        ...(l.spec.tls ? { tls: true, ...l.certificate() } : {}),
+        ...(l.gateway ? { websocket: l.gateway.paths().join(' ') } : {}),
+      });
+    }
     log.info('broker started', {
       node: config.node.name,
       storage: store.engine,
@@ -162,6 +178,11 @@ export class Broker {
     const l = this.listeners.find((x) => x.spec.name === name);
     if (!l) throw new Error(`no listener named ${name}`);
     return l.port;
+  }
+
+  /** Re-reads every TLS listener's files (SIGHUP): new handshakes use what changed. */
+  reloadTls(): void {
+    for (const l of this.listeners) if (l.spec.tls) l.reloadTls();
   }
 
   stop(): Promise<void> {

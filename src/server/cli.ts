@@ -18,6 +18,7 @@ export type CliCommand =
   | { readonly kind: 'start'; readonly configFile?: string; readonly overrides: ConfigOverrides }
   | { readonly kind: 'data-export'; readonly dataDir: string; readonly out?: string }
   | { readonly kind: 'data-import'; readonly dataDir: string; readonly engine: 'rocksdb' | 'leveldb'; readonly file: string }
+  | { readonly kind: 'certs'; readonly dir: string; readonly clientCn?: string; readonly days?: number }
   | { readonly kind: 'error'; readonly message: string };
 
 interface ConfigFlag {
@@ -33,7 +34,10 @@ interface ConfigFlag {
 export const CONFIG_FLAGS: readonly ConfigFlag[] = [
   { name: 'mqtt-port', arg: 'N', keys: ['mqtt.port'], help: 'MQTT TCP port (0 = any free port)' },
   { name: 'stomp-port', arg: 'N', keys: ['stomp.port'], help: 'STOMP TCP port (0 = any free port)' },
-  { name: 'host', arg: 'ADDR', keys: ['mqtt.host', 'stomp.host'], help: 'address every listener binds to' },
+  { name: 'http-port', arg: 'N', keys: ['http.port'], help: 'HTTP port of the WebSocket endpoints /mqtt and /stomp (0 = any free port)' },
+  { name: 'host', arg: 'ADDR', keys: ['mqtt.host', 'stomp.host', 'http.host'], help: 'address every listener binds to' },
+  { name: 'tls-cert', arg: 'FILE', keys: ['tls.cert'], help: 'server certificate (PEM): opens MQTT over TLS (8883) and STOMP over TLS (61614)' },
+  { name: 'tls-key', arg: 'FILE', keys: ['tls.key'], help: 'private key of --tls-cert (PEM)' },
   { name: 'storage', arg: 'ENGINE', keys: ['storage.engine'], help: 'storage engine: auto | rocksdb | leveldb | memory' },
   { name: 'data-dir', arg: 'DIR', keys: ['storage.dir'], help: 'data directory, relative to the working directory' },
   { name: 'log-level', arg: 'LEVEL', keys: ['log.level'], help: 'debug | info | warn | error | silent' },
@@ -114,6 +118,30 @@ const COMMANDS: readonly CommandSpec[] = [
       if (engine !== 'rocksdb' && engine !== 'leveldb') return error('data import needs --engine rocksdb or --engine leveldb');
       if (positionals.length !== 1) return error('data import needs exactly one FILE');
       return { kind: 'data-import', dataDir, engine, file: positionals[0]! };
+    },
+  },
+  {
+    name: 'certs',
+    summary: 'make a development CA, a server certificate for localhost and a client certificate (openssl)',
+    options: { dir: { type: 'string' }, 'client-cn': { type: 'string' }, days: { type: 'string' } },
+    optionHelp: [
+      ['--dir DIR', 'where to write ca.pem, server.pem/.key, client.pem/.key (default: certs/dev)'],
+      ['--client-cn NAME', 'CN of the client certificate (default: dev-client)'],
+      ['--days N', 'validity of the server and client certificates (default: 825)'],
+    ],
+    build(values) {
+      const dir = values['dir'];
+      const cn = values['client-cn'];
+      const days = values['days'];
+      if (dir === '') return error('--dir needs a directory');
+      if (cn === '') return error('--client-cn needs a name');
+      if (days !== undefined && (typeof days !== 'string' || !/^[1-9]\d{0,4}$/.test(days))) return error('--days needs a whole number of days, 1 or more');
+      return {
+        kind: 'certs',
+        dir: typeof dir === 'string' ? dir : 'certs/dev',
+        ...(typeof cn === 'string' ? { clientCn: cn } : {}),
+        ...(typeof days === 'string' ? { days: Number(days) } : {}),
+      };
     },
   },
 ];

@@ -162,6 +162,57 @@ function bindings(doc: string): Field<readonly QueueBinding[]> {
   });
 }
 
+/** An optional field: absent means "none" (no default value), e.g. a certificate path. */
+function optional<T>(field: Field<T>): Field<T | undefined> {
+  return new Field<T | undefined>({ ...field.spec, default: undefined, defaultText: 'none' });
+}
+
+/** A WebSocket endpoint's URL path, or `false` for no endpoint. */
+function endpoint(def: string, doc: string): Field<string | false> {
+  const expected = 'a path starting with / (or false: no endpoint)';
+  return new Field<string | false>({
+    default: def,
+    expected,
+    doc,
+    read(value) {
+      if (value === false) return ok(false);
+      if (typeof value !== 'string' || !value.startsWith('/') || /[\s?#]/.test(value)) {
+        return fail(`expected ${expected}, got ${describe(value)}`);
+      }
+      return ok(value);
+    },
+  });
+}
+
+/** Browser origins allowed to open WebSocket connections: `https://host[:port]` each. */
+function origins(doc: string): Field<readonly string[]> {
+  const expected = 'a list of origins such as https://dash.example.com';
+  return new Field<readonly string[]>({
+    default: [],
+    defaultText: 'any',
+    expected,
+    doc,
+    read(value) {
+      if (!Array.isArray(value)) return fail(`wrong type: expected ${expected}, got ${describe(value)}`);
+      const out: string[] = [];
+      for (const [i, item] of value.entries()) {
+        let origin: string | undefined;
+        try {
+          if (typeof item === 'string') origin = new URL(item).origin;
+        } catch {
+          origin = undefined;
+        }
+        // Browsers send the serialized origin: scheme, host, port; nothing else can ever match.
+        if (origin === undefined || origin === 'null' || origin !== item.replace(/\/$/, '').toLowerCase()) {
+          return fail(`item ${i + 1}: expected an origin such as https://dash.example.com (scheme, host, optional port, no path), got ${describe(item)}`);
+        }
+        out.push(origin);
+      }
+      return ok(out);
+    },
+  });
+}
+
 // ---------------------------------------------------------------------------------------------
 // The schema: the one place keys are declared.
 
@@ -172,8 +223,270 @@ export const LOG_FORMATS = ['json', 'text'] as const;
 export const QUEUE_DROP_POLICIES = ['oldest', 'newest'] as const;
 export const STOMP_TOPIC_MAPPINGS = ['mqtt', 'rabbitmq'] as const;
 
+export const LISTENER_PROTOCOLS = ['mqtt', 'stomp', 'http'] as const;
+export const TLS_VERSIONS = ['TLSv1.2', 'TLSv1.3'] as const;
+export const IDENTITY_SOURCES = ['cn', 'san'] as const;
+
 const U16 = 65535;
 const U32 = 4294967295;
+
+// ---------------------------------------------------------------------------------------------
+// Listeners: the `tls` and `http` sections configure the default listeners; a `listeners:` list
+// replaces them, each entry with the same TLS and WebSocket keys of its own.
+
+/** TLS settings of one listener (or of the default TLS listeners); paths are absolute. */
+export interface TlsConfig {
+  readonly cert: string;
+  readonly key: string;
+  readonly passphrase?: string | undefined;
+  readonly ca?: string | undefined;
+  readonly minVersion: (typeof TLS_VERSIONS)[number];
+  readonly ciphers?: string | undefined;
+  /** Ask for a client certificate; one that is sent must verify against `ca`. */
+  readonly requestCert: boolean;
+  /** Refuse clients without a valid certificate. */
+  readonly requireClientCert: boolean;
+  readonly useIdentityAs?: (typeof IDENTITY_SOURCES)[number] | undefined;
+  /** More certificates, chosen by the server name the client asks for (SNI). */
+  readonly sni: readonly SniCertificate[];
+}
+
+export interface SniCertificate {
+  /** `broker.example.com`, or `*.example.com` for any one label in front. */
+  readonly servername: string;
+  readonly cert: string;
+  readonly key: string;
+  readonly passphrase?: string | undefined;
+}
+
+/** WebSocket endpoints of an http listener. */
+export interface WebSocketConfig {
+  readonly mqttPath: string | false;
+  readonly stompPath: string | false;
+  /** Empty: any origin. Requests without an Origin header (non-browser clients) are always allowed. */
+  readonly allowedOrigins: readonly string[];
+  readonly perMessageDeflate: boolean;
+}
+
+export interface ListenerConfig {
+  /** Unique; names the listener in logs and errors. */
+  readonly name: string;
+  readonly protocol: (typeof LISTENER_PROTOCOLS)[number];
+  readonly host: string;
+  readonly port: number;
+  readonly tls?: TlsConfig | undefined;
+  /** http listeners only. */
+  readonly websocket?: WebSocketConfig | undefined;
+}
+
+const TLS_SECTION = {
+  cert: optional(path('-', 'server certificate (PEM, may include the chain); relative to the config file')),
+  key: optional(path('-', 'private key of the certificate (PEM)')),
+  passphrase: optional(text('-', 'passphrase of an encrypted key')),
+  ca: optional(path('-', 'CA certificates (PEM) that client certificates must chain to')),
+  minVersion: oneOf(TLS_VERSIONS, 'TLSv1.2', 'oldest TLS version accepted'),
+  ciphers: optional(text('-', "OpenSSL cipher list for TLS 1.2 (default: Node.js's)")),
+  requestCert: boolean(false, 'ask clients for a certificate; one that is sent must verify against ca'),
+  requireClientCert: boolean(false, 'refuse clients without a certificate that verifies against ca'),
+  useIdentityAs: optional(oneOf(IDENTITY_SOURCES, 'cn', "cn | san: the client certificate's CN or first SAN becomes the username")),
+};
+
+const WEBSOCKET_SECTION = {
+  mqttPath: endpoint('/mqtt', 'URL path of the MQTT over WebSocket endpoint; false: none'),
+  stompPath: endpoint('/stomp', 'URL path of the STOMP over WebSocket endpoint; false: none'),
+  allowedOrigins: origins('browser origins allowed to connect; empty: any (requests without Origin are always allowed)'),
+  perMessageDeflate: boolean(false, 'offer permessage-deflate compression to WebSocket clients'),
+};
+
+/** Rules across TLS keys: [key, reason] of the first one broken (cert and key may both be absent). */
+function tlsProblem(t: {
+  cert?: string | undefined;
+  key?: string | undefined;
+  ca?: string | undefined;
+  requestCert: boolean;
+  requireClientCert: boolean;
+  useIdentityAs?: string | undefined;
+}): readonly [string, string] | undefined {
+  if (t.cert !== undefined && t.key === undefined) return ['key', 'missing: a certificate needs its private key'];
+  if (t.key !== undefined && t.cert === undefined) return ['cert', 'missing: the private key needs its certificate'];
+  const verifies = t.requestCert || t.requireClientCert;
+  if (verifies && t.ca === undefined) {
+    return ['ca', `missing: ${t.requireClientCert ? 'requireClientCert' : 'requestCert'} needs the CA that client certificates are checked against`];
+  }
+  if (t.useIdentityAs !== undefined && !verifies) {
+    return ['useIdentityAs', 'needs requestCert: true or requireClientCert: true (no client certificate is asked for otherwise)'];
+  }
+  return undefined;
+}
+
+/**
+ * Reads the mapping `given` against flat `fields` (plus `extra` keys the caller reads itself):
+ * unknown keys get a suggestion from this mapping's keys; a failure's reason starts with the key.
+ */
+function readFields(fields: Section, given: Record<string, unknown>, ctx: ReadContext, extra: readonly string[] = []): Outcome<Mutable> {
+  const known = [...Object.keys(fields), ...extra];
+  for (const key of Object.keys(given)) {
+    if (known.includes(key)) continue;
+    const hint = closestMatch(key, known);
+    return fail(`${key}: ${hint === undefined ? `unknown key (known: ${known.join(', ')})` : `unknown key (did you mean ${hint}?)`}`);
+  }
+  const out: Mutable = {};
+  for (const [key, node] of Object.entries(fields)) {
+    if (!(node instanceof Field)) throw new Error('listener fields are flat');
+    const value = given[key];
+    if (value === undefined) {
+      out[key] = defaultOf(node);
+      continue;
+    }
+    const r = node.spec.read(value, ctx);
+    if (!r.ok) return fail(`${key}: ${r.reason}`);
+    out[key] = r.value;
+  }
+  return ok(out);
+}
+
+function readSni(value: unknown, ctx: ReadContext): Outcome<readonly SniCertificate[]> {
+  const shape = '{ servername: NAME, cert: FILE, key: FILE }';
+  if (!Array.isArray(value)) return fail(`sni: wrong type: expected a list of ${shape}, got ${describe(value)}`);
+  const fields = { servername: text('-', ''), cert: TLS_SECTION.cert, key: TLS_SECTION.key, passphrase: TLS_SECTION.passphrase };
+  const out: SniCertificate[] = [];
+  for (const [i, item] of value.entries()) {
+    const at = `sni item ${i + 1}`;
+    if (!isMapping(item)) return fail(`${at}: expected ${shape}, got ${describe(item)}`);
+    const r = readFields(fields, item, ctx);
+    if (!r.ok) return fail(`${at}: ${r.reason}`);
+    const { servername, cert, key, passphrase } = r.value as { servername: string; cert?: string; key?: string; passphrase?: string };
+    if (!/^(\*\.)?[a-z0-9-]+(\.[a-z0-9-]+)*$/i.test(servername)) {
+      return fail(`${at}: servername: expected a host name such as broker.example.com or *.example.com, got ${describe(servername)}`);
+    }
+    if (cert === undefined || key === undefined) return fail(`${at}: ${cert === undefined ? 'cert' : 'key'}: missing`);
+    out.push({ servername: servername.toLowerCase(), cert, key, ...(passphrase !== undefined ? { passphrase } : {}) });
+  }
+  return ok(out);
+}
+
+function readListenerTls(value: unknown, ctx: ReadContext): Outcome<TlsConfig> {
+  if (!isMapping(value)) return fail(`wrong type: expected a mapping with cert, key and optional ca, requireClientCert, ...; got ${describe(value)}`);
+  const r = readFields(TLS_SECTION, value, ctx, ['sni']);
+  if (!r.ok) return r;
+  const t = r.value as unknown as Omit<TlsConfig, 'sni' | 'cert' | 'key'> & { cert?: string; key?: string };
+  if (t.cert === undefined) return fail('cert: missing: a TLS listener needs a certificate');
+  const problem = tlsProblem(t);
+  if (problem !== undefined) return fail(`${problem[0]}: ${problem[1]}`);
+  const sni = value['sni'] === undefined ? ok([]) : readSni(value['sni'], ctx);
+  if (!sni.ok) return sni;
+  return ok({ ...t, cert: t.cert, key: t.key as string, sni: sni.value });
+}
+
+const LISTENER_FIELDS = {
+  name: optional(text('-', '')),
+  protocol: optional(oneOf(LISTENER_PROTOCOLS, 'mqtt', '')),
+  host: text('0.0.0.0', ''),
+  port: optional(integer(0, U16, 0, '')),
+};
+
+/** Port of a listener entry that names none: the well-known one for its protocol. */
+function defaultPort(protocol: ListenerConfig['protocol'], tls: boolean): number {
+  switch (protocol) {
+    case 'mqtt':
+      return tls ? 8883 : 1883;
+    case 'stomp':
+      return tls ? 61614 : 61613;
+    case 'http':
+      return tls ? 8084 : 8083;
+  }
+}
+
+type UnnamedListener = Omit<ListenerConfig, 'name'> & { readonly name?: string | undefined };
+
+function readListener(item: unknown, ctx: ReadContext): Outcome<UnnamedListener> {
+  if (!isMapping(item)) return fail(`expected { protocol: mqtt | stomp | http, host, port, tls }, got ${describe(item)}`);
+  const r = readFields({ ...LISTENER_FIELDS, ...WEBSOCKET_SECTION }, item, ctx, ['tls']);
+  if (!r.ok) return r;
+  const v = r.value;
+  const protocol = v['protocol'] as ListenerConfig['protocol'] | undefined;
+  if (protocol === undefined) return fail(`protocol: missing: expected one of ${LISTENER_PROTOCOLS.join(', ')}`);
+  if (protocol !== 'http') {
+    const wsKey = Object.keys(WEBSOCKET_SECTION).find((k) => item[k] !== undefined);
+    if (wsKey !== undefined) return fail(`${wsKey}: only http listeners have WebSocket endpoints (this one is ${protocol})`);
+  }
+  let tls: TlsConfig | undefined;
+  if (item['tls'] !== undefined) {
+    const t = readListenerTls(item['tls'], ctx);
+    if (!t.ok) return fail(`tls.${t.reason}`);
+    tls = t.value;
+  }
+  let websocket: WebSocketConfig | undefined;
+  if (protocol === 'http') {
+    websocket = {
+      mqttPath: v['mqttPath'] as string | false,
+      stompPath: v['stompPath'] as string | false,
+      allowedOrigins: v['allowedOrigins'] as readonly string[],
+      perMessageDeflate: v['perMessageDeflate'] as boolean,
+    };
+    const problem = websocketProblem(websocket);
+    if (problem !== undefined) return fail(problem);
+  }
+  return ok({
+    name: v['name'] as string | undefined,
+    protocol,
+    host: v['host'] as string,
+    port: (v['port'] as number | undefined) ?? defaultPort(protocol, tls !== undefined),
+    ...(tls !== undefined ? { tls } : {}),
+    ...(websocket !== undefined ? { websocket } : {}),
+  });
+}
+
+function websocketProblem(w: { mqttPath: string | false; stompPath: string | false }): string | undefined {
+  if (w.mqttPath !== false && w.mqttPath === w.stompPath) return `stompPath: ${w.stompPath} is the mqttPath too: give the endpoints different paths`;
+  return undefined;
+}
+
+/** `mqtt`, `mqtts`, `stomp`, `stomps`, `http`, `https`: the name of a listener that has none. */
+function baseName(l: UnnamedListener): string {
+  return `${l.protocol}${l.tls !== undefined ? 's' : ''}`;
+}
+
+function listenerList(doc: string): Field<readonly ListenerConfig[] | undefined> {
+  const expected = 'a list of { protocol, host, port, tls, ... }';
+  return new Field<readonly ListenerConfig[] | undefined>({
+    default: undefined,
+    defaultText: 'the default listeners',
+    expected,
+    doc,
+    read(value, ctx) {
+      if (!Array.isArray(value)) return fail(`wrong type: expected ${expected}, got ${describe(value)}`);
+      if (value.length === 0) return fail('an empty list opens no listener: remove the key to get the default listeners');
+      const read: UnnamedListener[] = [];
+      for (const [i, item] of value.entries()) {
+        const r = readListener(item, ctx);
+        if (!r.ok) return fail(`item ${i + 1}: ${r.reason}`);
+        read.push(r.value);
+      }
+      // Names: explicit ones must be unique; a derived one takes `-<item number>` when it is taken.
+      const explicit = new Map<string, number>();
+      for (const [i, l] of read.entries()) {
+        if (l.name === undefined) continue;
+        const other = explicit.get(l.name);
+        if (other !== undefined) return fail(`item ${i + 1}: name: ${l.name} is the name of item ${other} too`);
+        explicit.set(l.name, i + 1);
+      }
+      const taken = new Set(explicit.keys());
+      const out: ListenerConfig[] = [];
+      for (const [i, l] of read.entries()) {
+        let name = l.name;
+        if (name === undefined) {
+          name = taken.has(baseName(l)) ? `${baseName(l)}-${i + 1}` : baseName(l);
+          taken.add(name);
+        }
+        const clash = out.find((o) => o.port !== 0 && o.port === l.port && o.host === l.host);
+        if (clash) return fail(`item ${i + 1}: port: ${l.port} on ${l.host} is listener ${clash.name}'s port too`);
+        out.push({ ...l, name });
+      }
+      return ok(out);
+    },
+  });
+}
 
 const SCHEMA = {
   node: {
@@ -211,6 +524,17 @@ const SCHEMA = {
     connectTimeout: integer(1, 3600, 10, 'seconds allowed between TCP accept and a valid CONNECT'),
     topicMapping: oneOf(STOMP_TOPIC_MAPPINGS, 'mqtt', 'mqtt: /topic/a/b is topic a/b; rabbitmq: /topic/a.b is topic a/b, wildcards * and #'),
   },
+  http: {
+    host: text('0.0.0.0', 'address the HTTP listener (WebSocket endpoints) binds to'),
+    port: integer(0, U16, 8083, 'HTTP port for WebSocket clients; 0 picks a free port'),
+    ...WEBSOCKET_SECTION,
+  },
+  tls: {
+    ...TLS_SECTION,
+    mqttPort: integer(0, U16, 8883, 'MQTT over TLS port, opened when tls.cert is set'),
+    stompPort: integer(0, U16, 61614, 'STOMP over TLS port, opened when tls.cert is set'),
+  },
+  listeners: listenerList('when set, exactly these listeners are opened, instead of those of mqtt, stomp, http and tls'),
   queues: {
     maxDeliveries: integer(1, U16, 5, 'delivery attempts before a queue message moves to DLQ.<queue>'),
     deadLetterExpired: boolean(false, 'move expired queue messages to DLQ.<queue> instead of dropping them'),
@@ -406,6 +730,7 @@ function readField(field: Field<unknown>, value: unknown, file: string, keyPath:
 
 /** Defaults go through `read` too, so a relative default path resolves against cwd like a flag. */
 function defaultOf(field: Field<unknown>): unknown {
+  if (field.spec.default === undefined) return undefined; // an optional key left out
   const r = field.spec.read(field.spec.default, { baseDir: process.cwd() });
   if (!r.ok) throw new Error(`schema default does not validate: ${r.reason}`);
   return r.value;
@@ -431,9 +756,50 @@ function deepFreeze<T>(value: T): T {
   return value;
 }
 
+/** Keys that only shape the default listeners: with a `listeners:` list they would do nothing. */
+const DEFAULT_LISTENER_KEYS: readonly string[] = [
+  'mqtt.host',
+  'mqtt.port',
+  'stomp.host',
+  'stomp.port',
+  ...CONFIG_KEYS.filter((k) => k.startsWith('http.') || k.startsWith('tls.')),
+];
+
+function givenIn(raw: unknown, key: string): boolean {
+  let node = raw;
+  for (const part of key.split('.')) {
+    if (!isMapping(node)) return false;
+    node = node[part];
+  }
+  return node !== undefined;
+}
+
+/** Rules across keys, checked once every key has been read on its own. */
+function checkAcross(out: Config, raw: unknown, file: string, overrides: ConfigOverrides): void {
+  const t = out.tls;
+  if (t.cert === undefined && t.key === undefined) {
+    const idle = (['passphrase', 'ca', 'ciphers', 'useIdentityAs'] as const).find((k) => t[k] !== undefined) ?? (t.requestCert ? 'requestCert' : t.requireClientCert ? 'requireClientCert' : undefined);
+    if (idle !== undefined) throw new ConfigError(file, `tls.${idle}`, 'set, but tls.cert is not: the TLS listeners open only with a certificate (tls.cert and tls.key)');
+  }
+  const tlsRule = tlsProblem(t);
+  if (tlsRule !== undefined) throw new ConfigError(file, `tls.${tlsRule[0]}`, tlsRule[1]);
+  const ws = websocketProblem(out.http);
+  if (ws !== undefined) throw new ConfigError(file, 'http.stompPath', ws.slice(ws.indexOf(': ') + 2));
+  if (out.listeners === undefined) return;
+  const inFile = DEFAULT_LISTENER_KEYS.find((k) => givenIn(raw, k));
+  if (inFile !== undefined) {
+    throw new ConfigError(file, inFile, 'not used when the file has a listeners: list; set it in the listener entry instead');
+  }
+  const flag = overrides.find((o) => DEFAULT_LISTENER_KEYS.includes(o.key));
+  if (flag !== undefined) {
+    throw new ConfigError(OVERRIDE_SOURCE, flag.source ?? flag.key, `not used: ${file} has a listeners: list; set ${flag.key.split('.')[1]} in the listener entry instead`);
+  }
+}
+
 function build(raw: unknown, file: string, baseDir: string, overrides: ConfigOverrides): Config {
   const out = readSection(SECTION, raw, '', file, { baseDir });
   for (const o of overrides) applyOverride(out, o);
+  checkAcross(out as unknown as Config, raw, file, overrides);
   // Sound: readSection produced exactly SCHEMA's shape, each value checked by its field's `read`.
   return deepFreeze(out) as unknown as Config;
 }
@@ -478,4 +844,42 @@ export function loadConfig(opts: { file?: string; overrides?: ConfigOverrides } 
   if (opts.file === undefined) return build(undefined, OVERRIDE_SOURCE, process.cwd(), overrides);
   const raw = parseYaml(readText(opts.file), opts.file);
   return build(raw, opts.file, dirname(resolve(opts.file)), overrides);
+}
+
+
+/**
+ * The listeners to open: the `listeners:` list when the file has one; otherwise the defaults,
+ * MQTT and STOMP over TCP, HTTP (WebSocket), and MQTT and STOMP over TLS when tls.cert is set.
+ */
+export function listenersOf(config: Config): readonly ListenerConfig[] {
+  if (config.listeners !== undefined) return config.listeners;
+  const { mqtt, stomp, http, tls } = config;
+  const out: ListenerConfig[] = [
+    { name: 'mqtt', protocol: 'mqtt', host: mqtt.host, port: mqtt.port },
+    { name: 'stomp', protocol: 'stomp', host: stomp.host, port: stomp.port },
+    {
+      name: 'http',
+      protocol: 'http',
+      host: http.host,
+      port: http.port,
+      websocket: { mqttPath: http.mqttPath, stompPath: http.stompPath, allowedOrigins: http.allowedOrigins, perMessageDeflate: http.perMessageDeflate },
+    },
+  ];
+  if (tls.cert !== undefined && tls.key !== undefined) {
+    const settings: TlsConfig = {
+      cert: tls.cert,
+      key: tls.key,
+      passphrase: tls.passphrase,
+      ca: tls.ca,
+      minVersion: tls.minVersion,
+      ciphers: tls.ciphers,
+      requestCert: tls.requestCert,
+      requireClientCert: tls.requireClientCert,
+      useIdentityAs: tls.useIdentityAs,
+      sni: [],
+    };
+    out.push({ name: 'mqtts', protocol: 'mqtt', host: mqtt.host, port: tls.mqttPort, tls: settings });
+    out.push({ name: 'stomps', protocol: 'stomp', host: stomp.host, port: tls.stompPort, tls: settings });
+  }
+  return out;
 }

@@ -1,16 +1,37 @@
 /**
- * Listeners: sockets accepted on each configured address and handed to their protocol's adapter as
- * a Transport. Binding errors name the listener and the port, so a broker never starts half-open.
+ * Listeners: connections accepted on each configured address and handed to their protocol's adapter
+ * as a Transport (a Duplex of bytes): TCP, TLS (its own certificate, CA and client-certificate rules
+ * per listener), and HTTP(S), whose WebSocket endpoints turn each WebSocket into such a stream
+ * (websocket.ts). Adapters cannot tell which one they are on, except for `certIdentity`.
+ *
+ * Binding and TLS-material errors name the listener and the port, so a broker never starts
+ * half-open. A failed TLS handshake (wrong CA, expired or missing client certificate, plain TCP to
+ * a TLS port) is logged with the peer address and counted in `tlsHandshakeFailures`; it touches no
+ * other connection.
  */
+import http from 'node:http';
+import https from 'node:https';
 import net from 'node:net';
+import tls from 'node:tls';
 import type { Logger } from '../core/log.js';
+import type { Stats } from '../core/stats.js';
 import type { Connection, Transport } from '../core/transport.js';
+import type { ListenerConfig } from './config.js';
+import { ListenerTls, TlsMaterialError } from './tls.js';
+import { WebSocketGateway } from './websocket.js';
 
-export interface ListenerSpec {
-  readonly name: string;
-  readonly protocol: 'mqtt' | 'stomp';
-  readonly host: string;
-  readonly port: number;
+export type ListenerSpec = ListenerConfig;
+
+export type Accept = (t: Transport) => Connection;
+
+export interface ListenerContext {
+  readonly adapters: { readonly mqtt: Accept; readonly stomp: Accept };
+  readonly log: Logger;
+  readonly stats: Stats;
+  /** Time a client has to complete the TLS handshake. */
+  readonly handshakeTimeoutMs: number;
+  /** Largest WebSocket message accepted per protocol. */
+  readonly maxMessage: { readonly mqtt: number; readonly stomp: number };
 }
 
 export class ListenerError extends Error {
@@ -20,11 +41,40 @@ export class ListenerError extends Error {
   }
 }
 
+function label(spec: ListenerSpec): string {
+  return `listener ${spec.name} (${spec.protocol}${spec.tls ? ' over TLS' : ''}, port ${spec.port})`;
+}
+
+/** Reads and checks a listener's TLS material; throws ListenerError naming the listener, key and file. */
+export function prepareTls(spec: ListenerSpec, log: Logger): ListenerTls | undefined {
+  if (!spec.tls) return undefined;
+  try {
+    return new ListenerTls(spec.name, spec.tls, log);
+  } catch (err) {
+    if (err instanceof TlsMaterialError) throw new ListenerError(`${label(spec)}: ${err.message}`);
+    throw err;
+  }
+}
+
+function remoteOf(socket: net.Socket): string {
+  return `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}`;
+}
+
 export class RunningListener {
+  /** Raw sockets, so that close() can end those still in a handshake or idle HTTP keep-alive. */
+  private readonly sockets = new Set<net.Socket>();
+
   constructor(
     readonly spec: ListenerSpec,
     private readonly server: net.Server,
-  ) {}
+    private readonly tls: ListenerTls | undefined,
+    readonly gateway: WebSocketGateway | undefined,
+  ) {
+    server.on('connection', (socket: net.Socket) => {
+      this.sockets.add(socket);
+      socket.once('close', () => this.sockets.delete(socket));
+    });
+  }
 
   get port(): number {
     const a = this.server.address();
@@ -36,18 +86,56 @@ export class RunningListener {
     return typeof a === 'object' && a ? a.address : this.spec.host;
   }
 
-  /** Stops accepting; connections already open are the broker's to close. */
+  /** Certificate in use (TLS listeners). */
+  certificate(): Record<string, string> | undefined {
+    return this.tls?.describe();
+  }
+
+  /** Reads the TLS files again (SIGHUP); true when new material is in use. */
+  reloadTls(): boolean {
+    return this.tls?.reload(true) ?? false;
+  }
+
+  /**
+   * Stops accepting; connections handed to adapters are the broker's to close. What was never
+   * handed over (a handshake in progress, an idle HTTP connection) is ended after a grace period.
+   */
   close(): Promise<void> {
-    return new Promise((resolve) => this.server.close(() => resolve()));
+    this.tls?.close();
+    return new Promise((resolve) => {
+      this.server.close(() => resolve());
+      if (this.server instanceof http.Server) this.server.closeIdleConnections();
+      const timer = setTimeout(() => {
+        for (const s of this.sockets) s.destroy();
+      }, 3000);
+      timer.unref();
+    });
   }
 }
 
-export async function listen(spec: ListenerSpec, accept: (t: Transport) => Connection, log: Logger): Promise<RunningListener> {
-  const server = net.createServer({ noDelay: true }, (socket) => {
+export async function listen(spec: ListenerSpec, ctx: ListenerContext, tlsMaterial?: ListenerTls): Promise<RunningListener> {
+  const { log, stats } = ctx;
+  const handshakeFailed = (socket: net.Socket, reason: string): void => {
+    stats.tlsHandshakeFailures++;
+    log.warn('TLS handshake failed', { listener: spec.name, remote: remoteOf(socket), reason });
+  };
+  /** After a TLS handshake: the listener's client-certificate rules; the identity, or refusal. */
+  const verified = (socket: tls.TLSSocket): { identity?: string } | undefined => {
+    const check = tlsMaterial!.check(socket);
+    if (!check.ok) {
+      handshakeFailed(socket, check.reason);
+      socket.destroy();
+      return undefined;
+    }
+    if (check.identity !== undefined) log.info('client certificate verified', { listener: spec.name, remote: remoteOf(socket), identity: check.identity });
+    return check.identity !== undefined ? { identity: check.identity } : {};
+  };
+  const hand = (socket: net.Socket, accept: Accept, identity?: string): void => {
     const transport: Transport = {
       stream: socket,
       listener: spec.name,
-      remoteAddress: `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}`,
+      remoteAddress: remoteOf(socket),
+      ...(identity !== undefined ? { certIdentity: identity } : {}),
     };
     try {
       accept(transport);
@@ -55,25 +143,73 @@ export async function listen(spec: ListenerSpec, accept: (t: Transport) => Conne
       log.error('adapter failed to accept a connection', { listener: spec.name, error: String(err) });
       socket.destroy();
     }
-  });
-  server.on('error', (err) => log.error('listener error', { listener: spec.name, error: err.message }));
-  await new Promise<void>((resolve, reject) => {
-    const onError = (err: NodeJS.ErrnoException): void => {
-      const what =
-        err.code === 'EADDRINUSE'
-          ? `port ${spec.port} on ${spec.host} is already in use`
-          : err.code === 'EACCES'
-            ? `no permission to bind port ${spec.port} on ${spec.host}`
-            : err.code === 'EADDRNOTAVAIL'
-              ? `address ${spec.host} is not available on this machine`
-              : err.message;
-      reject(new ListenerError(`listener ${spec.name} (${spec.protocol}): ${what}`));
-    };
-    server.once('error', onError);
-    server.listen(spec.port, spec.host, () => {
-      server.off('error', onError);
-      resolve();
+  };
+
+  let server: net.Server;
+  let gateway: WebSocketGateway | undefined;
+  if (spec.protocol === 'http') {
+    const identities = new WeakMap<net.Socket, string>();
+    if (tlsMaterial) {
+      const s = https.createServer({ ...tlsMaterial.serverOptions(ctx.handshakeTimeoutMs), noDelay: true });
+      s.on('secureConnection', (socket: tls.TLSSocket) => {
+        const v = verified(socket);
+        if (v?.identity !== undefined) identities.set(socket, v.identity);
+      });
+      server = s;
+    } else {
+      server = http.createServer({ noDelay: true });
+    }
+    gateway = new WebSocketGateway(
+      spec.name,
+      spec.websocket!,
+      {
+        mqtt: { protocol: 'mqtt', maxPayload: ctx.maxMessage.mqtt, accept: ctx.adapters.mqtt },
+        stomp: { protocol: 'stomp', maxPayload: ctx.maxMessage.stomp, accept: ctx.adapters.stomp },
+      },
+      log,
+      stats,
+      (socket) => identities.get(socket),
+    );
+    gateway.attach(server as http.Server);
+  } else {
+    const accept = ctx.adapters[spec.protocol];
+    server = tlsMaterial
+      ? tls.createServer({ ...tlsMaterial.serverOptions(ctx.handshakeTimeoutMs), noDelay: true }, (socket) => {
+          const v = verified(socket);
+          if (v) hand(socket, accept, v.identity);
+        })
+      : net.createServer({ noDelay: true }, (socket) => hand(socket, accept));
+  }
+  if (tlsMaterial) {
+    server.on('tlsClientError', (err: Error & { reason?: string }, socket: tls.TLSSocket) => {
+      // OpenSSL's `reason` ("wrong version number", "tlsv1 alert unknown ca") without its file:line.
+      handshakeFailed(socket, err.reason ?? err.message.trim());
     });
-  });
-  return new RunningListener(spec, server);
+    tlsMaterial.attach(server as tls.Server);
+  }
+  server.on('error', (err) => log.error('listener error', { listener: spec.name, error: err.message }));
+  try {
+    await new Promise<void>((resolve, reject) => {
+      const onError = (err: NodeJS.ErrnoException): void => {
+        const what =
+          err.code === 'EADDRINUSE'
+            ? `port ${spec.port} on ${spec.host} is already in use`
+            : err.code === 'EACCES'
+              ? `no permission to bind port ${spec.port} on ${spec.host}`
+              : err.code === 'EADDRNOTAVAIL'
+                ? `address ${spec.host} is not available on this machine`
+                : err.message;
+        reject(new ListenerError(`${label(spec)}: ${what}`));
+      };
+      server.once('error', onError);
+      server.listen(spec.port, spec.host, () => {
+        server.off('error', onError);
+        resolve();
+      });
+    });
+  } catch (err) {
+    tlsMaterial?.close();
+    throw err;
+  }
+  return new RunningListener(spec, server, tlsMaterial, gateway);
 }

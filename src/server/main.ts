@@ -11,6 +11,7 @@ import { VERSION } from './version.js';
 import { StoreOpenError } from '../../storage/store.js';
 import { ImportError } from '../../storage/export.js';
 import { dataExport, dataImport } from './data-commands.js';
+import { makeDevCerts } from './certs.js';
 
 
 async function start(configFile: string | undefined, overrides: ConfigOverrides): Promise<void> {
@@ -51,6 +52,11 @@ async function start(configFile: string | undefined, overrides: ConfigOverrides)
   };
   process.on('SIGINT', stop);
   process.on('SIGTERM', stop);
+  // As Mosquitto: SIGHUP re-reads the TLS certificates and keys (new handshakes use them).
+  process.on('SIGHUP', () => {
+    broker.log.info('SIGHUP: reloading TLS material');
+    broker.reloadTls();
+  });
 }
 
 const cmd = parseCli(process.argv.slice(2));
@@ -67,6 +73,9 @@ switch (cmd.kind) {
     break;
   case 'start':
     await start(cmd.configFile, cmd.overrides);
+    break;
+  case 'certs':
+    process.exit(makeDevCerts(cmd.dir, cmd.clientCn, cmd.days));
     break;
   case 'data-export':
   case 'data-import':

@@ -43,6 +43,7 @@ export async function startBrokerProcess(args: string[], port: number, timeoutMs
   if (!existsSync(MAIN)) throw new Error(`${MAIN} missing: run npm run build`);
   // A STOMP port of its own only when the test asks for one: parallel brokers must not collide.
   const stomp = args.includes('--stomp-port') ? [] : ['--stomp-port', '0'];
+  if (!args.includes('--http-port')) stomp.push('--http-port', '0');
   const proc = spawn(process.execPath, [MAIN, 'start', '--host', '127.0.0.1', '--mqtt-port', String(port), ...stomp, ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -53,7 +54,10 @@ export async function startBrokerProcess(args: string[], port: number, timeoutMs
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     if (proc.exitCode !== null) throw new Error(`broker exited with ${proc.exitCode}: ${out}`);
-    if (await accepting(port)) break;
+    // The STOMP port too when the test gave one: it is bound beside the MQTT one, not before it.
+    const stompAt = args.indexOf('--stomp-port');
+    const stompPort = stompAt >= 0 ? Number(args[stompAt + 1]) : 0;
+    if ((await accepting(port)) && (stompPort === 0 || (await accepting(stompPort)))) break;
     if (Date.now() > deadline) {
       proc.kill('SIGKILL');
       throw new Error(`broker did not listen on ${port}: ${out}`);

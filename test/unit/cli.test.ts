@@ -95,6 +95,7 @@ describe('start', () => {
       { key: 'mqtt.port', value: '0', source: '--mqtt-port' },
       { key: 'mqtt.host', value: '::1', source: '--host' },
       { key: 'stomp.host', value: '::1', source: '--host' },
+      { key: 'http.host', value: '::1', source: '--host' },
       { key: 'storage.engine', value: 'memory', source: '--storage' },
       { key: 'storage.dir', value: 'd', source: '--data-dir' },
       { key: 'log.level', value: 'debug', source: '--log-level' },

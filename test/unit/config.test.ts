@@ -1,7 +1,7 @@
 import { describe, it, expect, expectTypeOf, beforeEach, afterEach } from 'vitest';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { parse } from 'yaml';
 import {
   CONFIG_KEYS,
@@ -146,6 +146,25 @@ stomp:
   heartbeat: 0
   connectTimeout: 5
   topicMapping: rabbitmq
+http:
+  host: 127.0.0.3
+  port: 8090
+  mqttPath: /ws/mqtt
+  stompPath: false
+  allowedOrigins: [https://dash.example.com, 'http://localhost:8080']
+  perMessageDeflate: true
+tls:
+  cert: tls/server.pem
+  key: tls/server.key
+  passphrase: secret
+  ca: /etc/ssl/ca.pem
+  minVersion: TLSv1.3
+  ciphers: ECDHE-ECDSA-AES128-GCM-SHA256
+  requestCert: true
+  requireClientCert: true
+  useIdentityAs: san
+  mqttPort: 8884
+  stompPort: 61615
 queues:
   maxDeliveries: 3
   deadLetterExpired: true
@@ -196,6 +215,28 @@ log:
         connectTimeout: 5,
         topicMapping: 'rabbitmq',
       },
+      http: {
+        host: '127.0.0.3',
+        port: 8090,
+        mqttPath: '/ws/mqtt',
+        stompPath: false,
+        allowedOrigins: ['https://dash.example.com', 'http://localhost:8080'],
+        perMessageDeflate: true,
+      },
+      tls: {
+        cert: join(dirname(file), 'tls/server.pem'),
+        key: join(dirname(file), 'tls/server.key'),
+        passphrase: 'secret',
+        ca: '/etc/ssl/ca.pem',
+        minVersion: 'TLSv1.3',
+        ciphers: 'ECDHE-ECDSA-AES128-GCM-SHA256',
+        requestCert: true,
+        requireClientCert: true,
+        useIdentityAs: 'san',
+        mqttPort: 8884,
+        stompPort: 61615,
+      },
+      listeners: undefined,
       queues: {
         maxDeliveries: 3,
         deadLetterExpired: true,
@@ -263,7 +304,7 @@ describe('errors', () => {
     );
     expect(invalid({ mqtt: { port: { value: 1 } } }).reason).toBe('wrong type: expected an integer 0..65535, got a mapping');
     expect(invalid(['mqtt']).message).toBe(
-      'junction.yaml: wrong type: expected a mapping with keys node, mqtt, stomp, queues, storage, log, got a list',
+      'junction.yaml: wrong type: expected a mapping with keys node, mqtt, stomp, http, tls, listeners, queues, storage, log, got a list',
     );
   });
 
@@ -427,7 +468,8 @@ describe('README configuration reference', () => {
     for (const line of doc.split('\n')) {
       const cells = line.split('|').slice(1, -1).map((c) => c.trim());
       const key = /^`([\w.]+)`$/.exec(cells[0] ?? '')?.[1];
-      if (key !== undefined && cells.length === 4 && key.includes('.')) rows.set(key, cells);
+      // Dotted keys, and the one top-level key (`listeners`); other 4-column tables have neither.
+      if (key !== undefined && cells.length === 4 && (key.includes('.') || key === 'listeners')) rows.set(key, cells);
     }
     expect([...rows.keys()]).toEqual(CONFIG_KEYS);
     for (const key of CONFIG_KEYS) {
