@@ -121,3 +121,38 @@ export function matches(topic: string, filter: string): boolean {
   }
   return t.length === f.length;
 }
+
+/**
+ * True when every topic `inner` matches is also matched by `outer` (filters without `$share`).
+ * Used to decide whether a subscription is wholly inside an ACL grant.
+ */
+export function filterCovers(outer: string, inner: string): boolean {
+  const o = outer.split('/');
+  const i = inner.split('/');
+  // A leading wildcard never reaches `$` topics [MQTT-4.7.2-1].
+  if ((o[0] === '+' || o[0] === '#') && i[0]!.startsWith('$')) return false;
+  for (let k = 0; k < o.length; k++) {
+    if (o[k] === '#') return true;
+    if (k >= i.length) return false;
+    if (i[k] === '#') return false;
+    if (o[k] === '+') continue;
+    if (i[k] === '+' || i[k] !== o[k]) return false;
+  }
+  return o.length === i.length;
+}
+
+/** True when some topic matches both filters. */
+export function filtersIntersect(a: string, b: string): boolean {
+  const x = a.split('/');
+  const y = b.split('/');
+  const dollarX = x[0]!.startsWith('$');
+  const dollarY = y[0]!.startsWith('$');
+  if ((dollarX && (y[0] === '+' || y[0] === '#')) || (dollarY && (x[0] === '+' || x[0] === '#'))) return false;
+  for (let k = 0; ; k++) {
+    const p = x[k];
+    const q = y[k];
+    if (p === '#' || q === '#') return true;
+    if (p === undefined || q === undefined) return p === q;
+    if (p !== '+' && q !== '+' && p !== q) return false;
+  }
+}
