@@ -104,7 +104,8 @@ export class RunningListener {
     this.tls?.close();
     return new Promise((resolve) => {
       this.server.close(() => resolve());
-      if (this.server instanceof http.Server) this.server.closeIdleConnections();
+      // http and https servers: idle keep-alive connections would hold close() up.
+      if (this.server instanceof http.Server || this.server instanceof https.Server) this.server.closeIdleConnections();
       const timer = setTimeout(() => {
         for (const s of this.sockets) s.destroy();
       }, 3000);

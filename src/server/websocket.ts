@@ -13,6 +13,8 @@
  * - STOMP is text: frames go out as text messages while the client sends text, as binary once it
  *   sends binary, and as binary whenever the bytes are not valid UTF-8 (a binary body), since a
  *   text message must be UTF-8.
+ * - Why not ws's createWebSocketStream: it sends every chunk as binary and takes text messages like
+ *   binary ones, so it could neither answer STOMP clients in text nor close /mqtt on text.
  * - Backpressure: a write completes when the bytes are on the socket, so the stream's
  *   `writableLength` counts everything not yet sent and 'drain' comes when it has been: the
  *   adapters' output limit applies to WebSocket clients as to TCP ones. Reading pauses the socket

@@ -3,7 +3,7 @@
  * certs/make-dev-certs.sh; client certificates (accepted, CN or SAN as the identity the auth layer
  * sees; wrong CA, expired and missing ones refused, logged with the peer address and counted);
  * listeners of one broker with different TLS settings; a failed handshake (plain TCP to a TLS port)
- * leaves the other connections alone; STOMP over TLS; SNI.
+ * leaves the other connections alone; STOMP over TLS; wss with client certificates; SNI.
  */
 import { readFileSync } from 'node:fs';
 import net from 'node:net';
@@ -48,6 +48,8 @@ describe('TLS listeners', async () => {
         // Asked for, not required; one that is sent must verify; its first SAN is the username.
         { name: 'optional', protocol: 'mqtt', host: '127.0.0.1', port: 0, tls: { ...server, ca: certs.ca, requestCert: true, useIdentityAs: 'san' } },
         { name: 'stomps', protocol: 'stomp', host: '127.0.0.1', port: 0, tls: server },
+        // WebSocket over TLS with the same client-certificate rules.
+        { name: 'wss', protocol: 'http', host: '127.0.0.1', port: 0, tls: { ...server, ca: certs.ca, requireClientCert: true, useIdentityAs: 'cn' } },
       ],
     },
   });
@@ -199,6 +201,16 @@ describe('TLS listeners', async () => {
     expect(got.startsWith('CONNECTED\n')).toBe(true);
     expect(got).toContain('version:1.2');
     s.destroy();
+  });
+
+  it('wss: the client certificate of a WebSocket connection gives its identity too; none, refused', async () => {
+    const id = `wss-${nonce()}`;
+    const web = await connect(port('wss'), { protocol: 'wss', path: '/mqtt', ca, ...client, clientId: id });
+    expect(seen.find((s) => s.clientId === id)).toMatchObject({ certIdentity: 'sensor-7', listener: 'wss' });
+    await web.endAsync();
+    const before = stats.tlsHandshakeFailures;
+    await expect(connect(port('wss'), { protocol: 'wss', path: '/mqtt', ca, connectTimeout: 3000 })).rejects.toThrow();
+    await until(() => stats.tlsHandshakeFailures === before + 1, 5000, 'failure counted');
   });
 
   it('SNI: the certificate for the name asked for, the listener default otherwise', async () => {

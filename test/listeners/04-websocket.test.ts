@@ -255,6 +255,13 @@ describe('WebSocket listeners', async () => {
         .map(([k, v]) => `${k}:${v}`)
         .join('\n')}\n\n${body}\0`;
 
+    it('over wss:// with the listener certificate', async () => {
+      const c = await WsRaw.connect(`wss://127.0.0.1:${port('https')}/stomp`, ['v12.stomp'], { ca });
+      c.send(frame('CONNECT', { 'accept-version': '1.2', host: 'localhost', 'heart-beat': '0,0' }), true);
+      await until(() => c.messages.length > 0);
+      expect(c.messages[0]!.data.toString()).toMatch(/^CONNECTED\n/);
+    });
+
     it('picks the highest STOMP version offered', async () => {
       expect((await WsRaw.connect(ws('/stomp'), ['v10.stomp', 'v12.stomp', 'v11.stomp'])).protocol).toBe('v12.stomp');
       expect((await WsRaw.connect(ws('/stomp'), ['v10.stomp'])).protocol).toBe('v10.stomp');
