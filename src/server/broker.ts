@@ -12,11 +12,11 @@ import { LevelEngine } from '../../storage/engines/leveldb.js';
 import { RocksEngine } from '../../storage/engines/rocksdb.js';
 import { KvStore, engineDir } from '../../storage/kv-store.js';
 import { MemoryStore } from '../../storage/memory.js';
-import type { Store } from '../../storage/store.js';
+import { StoreOpenError, type Store } from '../../storage/store.js';
 import { mqttAdapter, type MqttSettings } from '../../protocols/mqtt/index.js';
 import { stompAdapter, type StompSettings } from '../../protocols/stomp/index.js';
 import { listenersOf, type Config } from './config.js';
-import { startControl, type ControlServer } from './control.js';
+import { controlAnswers, startControl, type ControlServer } from './control.js';
 import { listen, prepareTls, type ListenerContext, type RunningListener } from './listeners.js';
 import { createLogger } from './log.js';
 import { VERSION } from './version.js';
@@ -99,6 +99,9 @@ export class Broker {
     const tls = new Map(specs.map((spec) => [spec.name, prepareTls(spec, log)] as const));
     const opened = opts.store ? { store: opts.store, reason: 'given by the caller' } : openStore(config);
     const store = opened.store;
+    if (store instanceof KvStore && (await controlAnswers(store.dir))) {
+      throw new StoreOpenError(`data directory ${store.dir} is in use by another running broker (its control socket answers); stop it or use another --data-dir`);
+    }
     if (store instanceof KvStore && !config.storage.sync) {
       log.warn('storage.sync is false: acknowledged messages can be lost if the machine crashes', { dir: store.dir });
     }

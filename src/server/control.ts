@@ -92,3 +92,19 @@ export function connectControl(dir: string): Promise<net.Socket | undefined> {
     sock.once('error', () => resolve(undefined));
   });
 }
+
+/**
+ * True when a broker answers on `dir`'s control socket: the directory is in use. Asked before the
+ * storage engine opens, because LevelDB rotates its info log before it takes its lock.
+ */
+export function controlAnswers(dir: string): Promise<boolean> {
+  const path = controlPath(dir);
+  if (!existsSync(path)) return Promise.resolve(false);
+  return new Promise((resolve) => {
+    const sock = net.connect(path, () => {
+      sock.destroy();
+      resolve(true);
+    });
+    sock.once('error', () => resolve(false));
+  });
+}

@@ -25,7 +25,39 @@ async function start(configFile: string | undefined, overrides: ConfigOverrides)
     }
     throw err;
   }
-  let broker: Broker;
+  // Signals are handled from the first moment: one that arrives while storage is still loading
+  // stops the broker as soon as it has started, instead of killing it half-way.
+  let broker: Broker | undefined;
+  let stopRequested: NodeJS.Signals | undefined;
+  let signals = 0;
+  const stop = (signal: NodeJS.Signals): void => {
+    if (++signals > 1) {
+      process.stderr.write(`junction: second ${signal}: exiting now\n`);
+      process.exit(130);
+    }
+    if (!broker) {
+      stopRequested = signal;
+      return;
+    }
+    const b = broker;
+    b.log.info('signal received, stopping', { signal });
+    b.stop().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        b.log.error('error while stopping', { error: String(err) });
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
+  // As Mosquitto: SIGHUP re-reads the TLS certificates and keys (new handshakes use them). Handled
+  // from the start too, since its default action would kill the process.
+  process.on('SIGHUP', () => {
+    if (!broker) return;
+    broker.log.info('SIGHUP: reloading TLS material');
+    broker.reloadTls();
+  });
   try {
     broker = await Broker.start(config);
   } catch (err) {
@@ -35,28 +67,11 @@ async function start(configFile: string | undefined, overrides: ConfigOverrides)
     }
     throw err;
   }
-  let signals = 0;
-  const stop = (signal: NodeJS.Signals): void => {
-    if (++signals > 1) {
-      broker.log.warn('second signal: exiting now', { signal });
-      process.exit(130);
-    }
-    broker.log.info('signal received, stopping', { signal });
-    broker.stop().then(
-      () => process.exit(0),
-      (err: unknown) => {
-        broker.log.error('error while stopping', { error: String(err) });
-        process.exit(1);
-      },
-    );
-  };
-  process.on('SIGINT', stop);
-  process.on('SIGTERM', stop);
-  // As Mosquitto: SIGHUP re-reads the TLS certificates and keys (new handshakes use them).
-  process.on('SIGHUP', () => {
-    broker.log.info('SIGHUP: reloading TLS material');
-    broker.reloadTls();
-  });
+  if (stopRequested) {
+    signals = 0;
+    stop(stopRequested);
+    return;
+  }
 }
 
 const cmd = parseCli(process.argv.slice(2));
