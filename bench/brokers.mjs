@@ -56,7 +56,10 @@ const junction = {
   command({ port, extra, prepared }) {
     return {
       file: prepared.node,
-      args: [prepared.main, 'start', '--host', '127.0.0.1', '--mqtt-port', String(port), '--storage', extra.storage ?? 'memory', ...(extra.args ?? [])],
+      // The STOMP (61613) and HTTP/WebSocket (8083) listeners open by default too: port 0 (any free
+      // port) keeps two runs, or a run and a Junction already on this machine, from colliding.
+      args: [prepared.main, 'start', '--host', '127.0.0.1', '--mqtt-port', String(port), '--stomp-port', '0', '--http-port', '0',
+        '--storage', extra.storage ?? 'memory', ...(extra.args ?? [])],
       files: extra.files,
     };
   },

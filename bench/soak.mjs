@@ -178,7 +178,9 @@ function startBroker(main, port, dataDir, logFile) {
   const log = fs.openSync(logFile, 'w');
   // RocksDB named, not `auto`: the soak measures RocksDB's files, and compact.mjs opens RocksDB. Where
   // rocksdb does not load (Node 22/24), Junction refuses to start and says why.
-  const args = [main, 'start', '--host', '127.0.0.1', '--mqtt-port', String(port), '--storage', 'rocksdb', '--data-dir', dataDir];
+  // STOMP and HTTP/WebSocket listeners open by default (61613, 8083): any free port, so no collision.
+  const args = [main, 'start', '--host', '127.0.0.1', '--mqtt-port', String(port), '--stomp-port', '0', '--http-port', '0',
+    '--storage', 'rocksdb', '--data-dir', dataDir];
   const child = spawn(process.execPath, args, {
     stdio: ['ignore', log, log],
     detached: true,
