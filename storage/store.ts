@@ -25,6 +25,8 @@ export interface SessionRecord {
   readonly protocol: Protocol;
   /** Session Expiry Interval in seconds; 0xFFFFFFFF never expires. */
   readonly expiryInterval: number;
+  /** The username the client last authenticated with (ACL checks while it is away). */
+  readonly username?: string;
   /** ms since epoch when the client went away; absent while connected. */
   readonly disconnectedAt?: number;
   /** A will waiting for its delay (or for the session to end). */

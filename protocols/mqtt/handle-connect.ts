@@ -122,6 +122,7 @@ export async function handleConnect(conn: MqttConnection, p: ConnectPacket): Pro
     protocol: 'mqtt',
     cleanStart: p.cleanStart,
     expiryInterval: expiry,
+    identity: conn.identity,
     ...(will ? { will } : {}),
   });
 
@@ -154,6 +155,8 @@ export async function handleConnect(conn: MqttConnection, p: ConnectPacket): Pro
     }
     if (conn.isClosed()) return abandon(conn, session, present);
   }
+  // A resumed session's subscriptions are held to this connection's rights (it may be another user).
+  if (present) conn.core.recheck(session);
   // [MQTT-3.2.2-2] Session Present is 0 whenever Clean Start was set.
   conn.write(encodeConnack(p.version, present && !p.cleanStart, ReasonCode.Success, props));
   conn.core.stats.connectionsAccepted++;

@@ -40,8 +40,9 @@ export function handleSubscribe(conn: MqttConnection, session: Session, p: Subsc
       codes.push(failure(ReasonCode.WildcardSubscriptionsNotSupported));
       continue;
     }
-    if (!conn.core.access.authorize(conn.identity!, 'subscribe', req.filter)) {
-      codes.push(failure(ReasonCode.NotAuthorized));
+    // The ACL speaks of topics: a shared subscription is checked on its filter, a queue on `$queue/<name>`.
+    if (!conn.core.access.authorize(conn.identity!, 'subscribe', filter.filter)) {
+      codes.push(v5 ? s.subscribeDeniedCode : 0x80);
       conn.log.info('subscription refused', { clientId: conn.clientId, filter: req.filter, reason: 'not authorized' });
       continue;
     }
@@ -53,6 +54,7 @@ export function handleSubscribe(conn: MqttConnection, session: Session, p: Subsc
       retainAsPublished: req.retainAsPublished,
       retainHandling: req.retainHandling,
       ...(identifier !== undefined ? { identifier } : {}),
+      ...(filter.queue === undefined && conn.core.access.needsReadCheck?.(conn.identity!, filter.filter) ? { readCheck: true } : {}),
     };
     // [MQTT-3.8.4-3]: a subscription with the same filter replaces the existing one.
     const existed = conn.core.router.subscribe(session, sub);

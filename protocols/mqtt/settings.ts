@@ -22,6 +22,18 @@ export interface MqttSettings {
   readonly allowEmptyClientId: boolean;
   /** Bytes a connection may have waiting to be written before it counts as congested. */
   readonly outputBufferLimit: number;
+  /** ms a congested connection may go without a write completing before it is closed; 0: never. */
+  readonly drainTimeoutMs: number;
+  /** Subscriptions per session; 0: no limit. */
+  readonly maxSubscriptions: number;
+  /** PUBLISH packets a second per connection (token bucket); 0: no limit. */
+  readonly publishRate: number;
+  /** Packets the bucket holds (a burst allowed at once). */
+  readonly publishBurst: number;
+  /** Over the rate: stop reading until the bucket refills, or disconnect (v5: 0x96). */
+  readonly publishRateAction: 'pause' | 'disconnect';
+  /** SUBACK code of a subscription the ACL refuses, for MQTT 5 (3.1.1 always gets 0x80). */
+  readonly subscribeDeniedCode: number;
 }
 
 export const DEFAULT_MQTT_SETTINGS: MqttSettings = {
@@ -40,4 +52,10 @@ export const DEFAULT_MQTT_SETTINGS: MqttSettings = {
   subscriptionIdentifiers: true,
   allowEmptyClientId: true,
   outputBufferLimit: 4 * 1024 * 1024,
+  drainTimeoutMs: 30_000,
+  maxSubscriptions: 10_000,
+  publishRate: 0,
+  publishBurst: 0,
+  publishRateAction: 'pause',
+  subscribeDeniedCode: 0x87,
 };

@@ -59,7 +59,7 @@ export async function handleConnect(conn: StompConnection, f: Frame): Promise<vo
   }
   conn.identity = auth.identity;
   // A STOMP connection's session lives exactly as long as the connection.
-  const { session } = conn.core.sessions.open(conn.sessionId, { protocol: 'stomp', cleanStart: true, expiryInterval: 0 });
+  const { session } = conn.core.sessions.open(conn.sessionId, { protocol: 'stomp', cleanStart: true, expiryInterval: 0, identity: auth.identity });
   const headers: Array<readonly [string, string]> = [];
   if (version !== '1.0') {
     headers.push(['version', version]);
@@ -153,6 +153,7 @@ export function handleSubscribe(conn: StompConnection, session: Session, f: Fram
     retainAsPublished: false,
     retainHandling: Number(rhText) as 0 | 1 | 2,
     ...(prefetch !== undefined ? { prefetch } : {}),
+    ...(d.kind === 'topic' && conn.core.access.needsReadCheck?.(conn.identity!, d.topic) ? { readCheck: true } : {}),
   };
   const s: StompSubscription = { id, destination, queue: d.kind === 'queue' ? d.queue : undefined, ack, sub };
   conn.subs.set(id, s);

@@ -26,11 +26,17 @@ export type AuthResult =
   | { readonly ok: true; readonly identity: Identity }
   | { readonly ok: false; readonly reason: 'bad-credentials' | 'not-authorized' | 'banned' | 'unavailable' };
 
-export type Action = 'publish' | 'subscribe';
+/** publish: send to a topic; subscribe: subscribe to a filter; read: receive a message on a topic. */
+export type Action = 'publish' | 'subscribe' | 'read';
 
 export interface AccessControl {
   authenticate(c: Credentials): Promise<AuthResult>;
   authorize(who: Identity, action: Action, topicOrFilter: string): boolean;
+  /**
+   * Whether deliveries through a subscription to `filter` must each be checked with 'read' (the
+   * filter reaches topics the client may not read). Absent: never.
+   */
+  needsReadCheck?(who: Identity, filter: string): boolean;
 }
 
 export const allowAll: AccessControl = {

@@ -6,12 +6,13 @@
 import { BatchWriter } from '../../storage/batch-writer.js';
 import type { StoredState, Store } from '../../storage/store.js';
 import { allowAll, type AccessControl } from './access.js';
+import { DropLog } from './drop-log.js';
 import { silentLogger, type Logger } from './log.js';
 import { isExpired, type Message } from './message.js';
 import { Persistence } from './persistence.js';
 import { Router } from './router.js';
 import { QueueEntry, type QueueOptions } from './queues.js';
-import { Pending, type SessionLimits, type Subscription } from './session.js';
+import { Pending, type Session, type SessionLimits, type Subscription } from './session.js';
 import { NEVER_EXPIRES, SessionRegistry, willFromRecord } from './sessions.js';
 import { Stats } from './stats.js';
 import { isTopicError, parseFilter } from './topic.js';
@@ -22,10 +23,14 @@ export interface CoreOptions {
   readonly access?: AccessControl;
   readonly log?: Logger;
   readonly queues?: QueueOptions;
+  /** Counters to use (the broker shares them with its listeners and access control). */
+  readonly stats?: Stats;
+  /** Quiet time in ms that ends a client's burst of dropped messages in the log (DropLog). */
+  readonly dropLogIntervalMs?: number;
 }
 
 export class Core {
-  readonly stats = new Stats();
+  readonly stats: Stats;
   readonly store: Store;
   readonly writer: BatchWriter;
   readonly persist: Persistence;
@@ -33,10 +38,13 @@ export class Core {
   readonly sessions: SessionRegistry;
   readonly access: AccessControl;
   readonly log: Logger;
+  /** Messages lost to a limit, logged per client and burst. */
+  readonly drops: DropLog;
   private sweepTimer: NodeJS.Timeout | undefined;
 
   constructor(opts: CoreOptions) {
     this.store = opts.store;
+    this.stats = opts.stats ?? new Stats();
     this.log = opts.log ?? silentLogger;
     this.access = opts.access ?? allowAll;
     this.writer = new BatchWriter(opts.store, (err, ops) => {
@@ -44,8 +52,9 @@ export class Core {
       this.log.error('storage write failed', { engine: opts.store.engine, ops, error: String(err) });
     });
     this.persist = new Persistence(this.writer);
-    this.router = new Router(this.persist, this.stats, opts.queues);
-    this.sessions = new SessionRegistry(this.router, this.persist, this.stats, opts.limits);
+    this.router = new Router(this.persist, this.stats, opts.queues, this.access);
+    this.drops = new DropLog(this.log, opts.dropLogIntervalMs);
+    this.sessions = new SessionRegistry(this.router, this.persist, this.stats, opts.limits, this.drops);
   }
 
   /** Loads storage and rebuilds memory. Call once before accepting connections. */
@@ -60,10 +69,36 @@ export class Core {
   /** Writes what is queued and closes storage. Connections must be closed first. */
   async close(): Promise<void> {
     if (this.sweepTimer) clearInterval(this.sweepTimer);
+    this.drops.flush();
     this.sessions.stop();
     this.router.delayed.stop();
     await this.writer.drain();
     await this.store.close();
+  }
+
+  /**
+   * Holds a session's subscriptions to its identity's current rights: refused ones are removed, and
+   * each learns whether its deliveries need a read check. Returns the keys removed.
+   */
+  recheck(session: Session): string[] {
+    const who = session.identity;
+    if (!who) return [];
+    const removed = this.router.recheck(session, (sub) => {
+      const topic = sub.filter.queue !== undefined ? sub.filter.raw : sub.filter.filter;
+      return {
+        allowed: this.access.authorize(who, 'subscribe', topic),
+        readCheck: sub.filter.queue === undefined && (this.access.needsReadCheck?.(who, topic) ?? false),
+      };
+    });
+    if (removed.length > 0) this.log.warn('subscriptions removed: no longer allowed', { clientId: session.clientId, subscriptions: removed });
+    return removed;
+  }
+
+  /** After the access rules changed: re-checks every session's subscriptions. */
+  recheckAll(): number {
+    let removed = 0;
+    for (const session of this.sessions.sessions.values()) removed += this.recheck(session).length;
+    return removed;
   }
 
   /** Frees expired retained messages and expired messages queued for offline sessions. */

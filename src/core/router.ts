@@ -10,6 +10,7 @@
  * This is also the seam for clustering later (design.md): everything a node delivers goes through
  * `publish`, and interest changes go through `subscribe` / `unsubscribe`.
  */
+import type { AccessControl } from './access.js';
 import { DelayedMessages, parseDelayedTopic } from './delayed.js';
 import { isExpired, type Message, type MessageDraft } from './message.js';
 import type { Persistence } from './persistence.js';
@@ -33,14 +34,14 @@ class SharedGroup {
   constructor(readonly key: string) {}
 
   /** Round robin, preferring a member that can take the message now, then one that is online. */
-  pick(qos: number, exclude?: Session): Member | undefined {
+  pick(qos: number, exclude?: Session, allowed?: (m: Member) => boolean): Member | undefined {
     const n = this.members.length;
     let online: number | undefined;
     let any: number | undefined;
     for (let i = 0; i < n; i++) {
       const idx = (this.next + i) % n;
       const m = this.members[idx]!;
-      if (m.session === exclude) continue;
+      if (m.session === exclude || (allowed && !allowed(m))) continue;
       any ??= idx;
       if (!m.session.attached) continue;
       online ??= idx;
@@ -90,6 +91,7 @@ export class Router {
   private epoch = 0;
   /** Epoch of the publish being dispatched; sessions compare it to gather their matches. */
   private current = 0;
+  private currentTopic = '';
   private readonly touched: Session[] = [];
   private readonly picked: SharedGroup[] = [];
   private readonly boundQueues: Queue[] = [];
@@ -98,6 +100,8 @@ export class Router {
     private readonly persist: Persistence,
     private readonly stats: Stats,
     queueOptions?: QueueOptions,
+    /** Asked per delivery only for subscriptions flagged `readCheck` (wildcards that reach denied topics). */
+    private readonly access?: AccessControl,
   ) {
     this.queues = new QueueRegistry(persist, stats, queueOptions);
     this.queues.withoutExpiry = (msg) => this.stamp({ ...msg, expiresAt: undefined }, msg.createdAt);
@@ -189,7 +193,8 @@ export class Router {
   sendRetained(session: Session, sub: Subscription): void {
     if (sub.filter.share !== undefined) return; // [MQTT-4.8.2-?] shared subscriptions get no retained messages
     const subs = [sub];
-    this.retained.match(sub.filter.filter, (msg) => session.offer(msg, subs, true), Date.now());
+    // A retained message is given only to a subscriber allowed to read its topic.
+    this.retained.match(sub.filter.filter, (msg) => this.mayRead(session, sub, msg.topic) && session.offer(msg, subs, true), Date.now());
   }
 
   private route(msg: Message): number {
@@ -272,6 +277,7 @@ export class Router {
 
   private dispatch(msg: Message): number {
     this.current = ++this.epoch;
+    this.currentTopic = msg.topic;
     this.tree.match(msg.topic, this.visit);
     const touched = this.touched;
     const picked = this.picked;
@@ -283,7 +289,7 @@ export class Router {
     }
     touched.length = 0;
     for (let i = 0; i < picked.length; i++) {
-      const m = picked[i]!.pick(msg.qos);
+      const m = picked[i]!.pick(msg.qos, undefined, this.readFilter);
       m?.session.offer(msg, [m.sub]);
     }
     picked.length = 0;
@@ -306,6 +312,7 @@ export class Router {
       return;
     }
     const { session, sub } = route.member;
+    if (sub.readCheck && !this.mayRead(session, sub, this.currentTopic)) return;
     if (session.matchEpoch !== this.current) {
       session.matchEpoch = this.current;
       session.matchScratch = [sub];
@@ -314,6 +321,35 @@ export class Router {
       session.matchScratch.push(sub);
     }
   };
+
+  /** The ACL allows `session` to receive `topic` through `sub` (checked only where `sub` needs it). */
+  private mayRead(session: Session, sub: Subscription, topic: string): boolean {
+    if (!sub.readCheck || !this.access || !session.identity) return true;
+    return this.access.authorize(session.identity, 'read', topic);
+  }
+
+  private readonly readFilter = (m: Member): boolean => this.mayRead(m.session, m.sub, this.currentTopic);
+
+  /**
+   * Re-checks every subscription of `session` after the rules changed: `keep` says whether it may
+   * stay and with which `readCheck`; refused ones are removed. Returns the keys removed.
+   */
+  recheck(session: Session, keep: (sub: Subscription) => { allowed: boolean; readCheck: boolean }): string[] {
+    const removed: string[] = [];
+    for (const sub of [...session.subscriptions.values()]) {
+      const v = keep(sub);
+      if (!v.allowed) {
+        this.unsubscribe(session, sub.key);
+        removed.push(sub.key);
+      } else if ((sub.readCheck ?? false) !== v.readCheck) {
+        const next: Subscription = { ...sub, readCheck: v.readCheck };
+        this.unindex(session, sub);
+        session.subscriptions.set(sub.key, next);
+        this.index(session, next);
+      }
+    }
+    return removed;
+  }
 
   private index(session: Session, sub: Subscription): void {
     const f = sub.filter;

@@ -13,6 +13,8 @@
  * - Messages referenced by pending rows are counted in Persistence (stored once, freed at zero).
  */
 import { isExpired, type Message, type MessageDraft, type Protocol, type Qos, type UserProperty } from './message.js';
+import type { Identity } from './access.js';
+import type { DropLog, DropReason } from './drop-log.js';
 import type { Persistence } from './persistence.js';
 import type { Stats } from './stats.js';
 import type { ParsedFilter } from './topic.js';
@@ -31,6 +33,8 @@ export interface Subscription {
   readonly identifier?: number;
   /** Queue consumers: unacknowledged entries allowed (STOMP prefetch-count); the queue's default if absent. */
   readonly prefetch?: number;
+  /** Each delivery is checked against the ACL: the filter reaches topics the client may not read. */
+  readonly readCheck?: boolean;
 }
 
 export interface Delivery {
@@ -90,6 +94,8 @@ export interface Will {
 export interface SessionLimits {
   /** Queued messages per session; 0 = unlimited. */
   readonly maxQueued: number;
+  /** Payload bytes queued per session; 0 or absent = unlimited. */
+  readonly maxQueuedBytes?: number;
   readonly dropPolicy: 'oldest' | 'newest';
   /** Queue QoS 0 messages while offline. */
   readonly queueQos0: boolean;
@@ -150,6 +156,8 @@ export class Session {
   readonly incoming = new Set<number>();
   private queue: Pending[] = [];
   private queueHead = 0;
+  /** Payload bytes of the queued entries (`maxQueuedBytes`). */
+  private queueBytes = 0;
   private outlet: Outlet | undefined;
   private window = 1;
   private nextId = 1;
@@ -158,6 +166,8 @@ export class Session {
   private awaitingDisk: Pending[] = [];
   /** In flight from an earlier connection, not resent yet because the new window is full. */
   private held: Pending[] = [];
+  /** Who the connected client authenticated as (ACL checks on delivery); set by the adapter. */
+  identity: Identity | undefined;
   /** Queues this session consumes from: told when it has room again. */
   readonly roomListeners = new Set<RoomListener>();
   /** Counts `SessionRegistry.open` calls: the newest connection claiming the session owns it. */
@@ -177,6 +187,8 @@ export class Session {
     public durable: Persistence | null,
     private readonly limits: SessionLimits,
     private readonly stats: Stats,
+    /** Where messages lost to a limit are reported per client (absent: counted only). */
+    private readonly drops?: DropLog,
   ) {}
 
   get attached(): boolean {
@@ -261,7 +273,7 @@ export class Session {
       if (outlet) {
         if (!outlet.writable) {
           if (source) source.settle('requeue');
-          else this.stats.qos0Dropped++;
+          else this.drop('socket-full');
           return;
         }
         const r = outlet.send({
@@ -273,7 +285,7 @@ export class Session {
           redelivery,
           ...(source?.annotations ? { annotations: source.annotations } : {}),
         });
-        if (r === 'dropped') this.stats.oversizeDropped++;
+        if (r === 'dropped') this.drop('too-large');
         // Auto-acknowledged (STOMP ack:auto, MQTT QoS 0): done once written.
         source?.settle(r === 'dropped' ? 'reject' : 'acked');
         return;
@@ -360,6 +372,7 @@ export class Session {
       }
       this.queue = keep;
       this.queueHead = 0;
+      this.queueBytes = bytesOf(keep);
     }
     this.held = this.held.filter((p) => !p.source);
     this.awaitingDisk = this.awaitingDisk.filter((p) => !p.source);
@@ -401,6 +414,7 @@ export class Session {
     }
     this.queue = keep;
     this.queueHead = 0;
+    this.queueBytes = bytesOf(keep);
     for (const p of taken) this.forget(p);
     return taken;
   }
@@ -413,6 +427,7 @@ export class Session {
     for (let i = this.queueHead; i < this.queue.length; i++) this.forget(this.queue[i]!);
     this.queue = [];
     this.queueHead = 0;
+    this.queueBytes = 0;
     if (this.durable) for (const id of this.incoming) this.durable.write({ kind: 'incoming.del', clientId: this.clientId, packetId: id });
     this.incoming.clear();
     this.awaitingDisk = [];
@@ -424,6 +439,7 @@ export class Session {
     if (p.seq >= this.nextSeq) this.nextSeq = p.seq + 1;
     if (p.phase === 'queued') {
       this.queue.push(p);
+      this.queueBytes += p.message.payload.length;
     } else {
       p.transmitted = true;
       this.inflight.set(p.packetId, p);
@@ -453,6 +469,7 @@ export class Session {
     if (dropped > 0) {
       this.queue = keep;
       this.queueHead = 0;
+      this.queueBytes = bytesOf(keep);
       this.stats.expired += dropped;
     }
     return dropped;
@@ -462,22 +479,54 @@ export class Session {
 
   private enqueue(p: Pending): void {
     const max = this.limits.maxQueued;
-    if (max > 0 && this.queued >= max) {
+    const maxBytes = this.limits.maxQueuedBytes ?? 0;
+    const size = p.message.payload.length;
+    const full = (): DropReason | undefined =>
+      max > 0 && this.queued >= max ? 'queue-full' : maxBytes > 0 && this.queueBytes + size > maxBytes ? 'queue-bytes' : undefined;
+    let reason = full();
+    if (reason !== undefined) {
       if (p.source) {
         p.source.settle('requeue'); // the queue keeps it; it is not the session's to drop
         return;
       }
-      this.stats.queueDropped++;
-      if (this.limits.dropPolicy === 'newest') return;
-      const oldest = this.queue[this.queueHead]!;
-      this.queue[this.queueHead++] = undefined as unknown as Pending;
-      this.forget(oldest);
+      // A message larger than the whole byte allowance can never be queued, whatever the policy.
+      if (this.limits.dropPolicy === 'newest' || (maxBytes > 0 && size > maxBytes)) {
+        this.drop(reason);
+        return;
+      }
+      while (reason !== undefined && this.queued > 0) {
+        const oldest = this.shift();
+        // A queue's entry goes back to its queue: it was never the session's to drop.
+        if (oldest.source) oldest.source.settle('requeue');
+        else {
+          this.forget(oldest);
+          this.drop(reason);
+        }
+        reason = full();
+      }
     }
     this.queue.push(p);
+    this.queueBytes += size;
     if (this.durable && !p.source) {
       this.durable.ref(p.message);
       this.durable.write({ kind: 'pending.put', clientId: this.clientId, entry: p.record() });
     }
+  }
+
+  /** Takes the head of the queue. */
+  private shift(): Pending {
+    const p = this.queue[this.queueHead]!;
+    this.queue[this.queueHead++] = undefined as unknown as Pending;
+    this.queueBytes -= p.message.payload.length;
+    return p;
+  }
+
+  /** A message this client will never get because of a limit: counted, and logged per burst. */
+  private drop(reason: DropReason): void {
+    if (reason === 'socket-full') this.stats.qos0Dropped++;
+    else if (reason === 'too-large') this.stats.oversizeDropped++;
+    else this.stats.queueDropped++;
+    this.drops?.dropped(this.clientId, reason);
   }
 
   /** Moves queued deliveries into flight while there is room. */
@@ -494,8 +543,7 @@ export class Session {
     }
     const now = Date.now();
     while (this.queued > 0 && this.inflight.size < this.window && outlet.writable && this.outlet === outlet) {
-      const p = this.queue[this.queueHead]!;
-      this.queue[this.queueHead++] = undefined as unknown as Pending;
+      const p = this.shift();
       if (this.queueHead > 1024 && this.queueHead * 2 > this.queue.length) {
         this.queue = this.queue.slice(this.queueHead);
         this.queueHead = 0;
@@ -511,6 +559,7 @@ export class Session {
       if (p.qos === 0) {
         this.forget(p);
         const r = outlet.send({ id: 0, message: p.message, qos: 0, retain: p.retain, matched: p.matched, redelivery: p.redelivery, ...this.annotationsOf(p) });
+        if (r === 'dropped') this.drop('too-large');
         p.source?.settle(r === 'dropped' ? 'reject' : 'acked');
         continue;
       }
@@ -550,7 +599,7 @@ export class Session {
     const r = outlet.send({ id: p.packetId, message: p.message, qos: p.qos, retain: p.retain, matched: p.matched, redelivery, ...this.annotationsOf(p) });
     if (r === 'dropped') {
       // [MQTT-3.1.2-25]: too large for the client: behave as if delivered (a queue dead-letters it).
-      this.stats.oversizeDropped++;
+      this.drop('too-large');
       this.inflight.delete(p.packetId);
       if (p.source) p.source.settle('reject');
       else this.forget(p);
@@ -590,4 +639,10 @@ export class Session {
       if (!this.inflight.has(id)) return id;
     }
   }
+}
+
+function bytesOf(list: readonly Pending[]): number {
+  let n = 0;
+  for (const p of list) n += p.message.payload.length;
+  return n;
 }

@@ -6,10 +6,12 @@
  * expiry interval; a will waits for its delay, is cancelled by a reconnect to the same session, and
  * is published at the latest when the session ends [MQTT-3.1.3-9].
  */
+import type { Identity } from './access.js';
 import type { MessageDraft, Protocol } from './message.js';
 import type { Persistence } from './persistence.js';
 import type { Router } from './router.js';
 import { Session, type Outlet, type SessionLimits, type Will } from './session.js';
+import type { DropLog } from './drop-log.js';
 import type { Stats } from './stats.js';
 import type { SessionRecord, WillRecord } from '../../storage/store.js';
 
@@ -33,6 +35,8 @@ export interface OpenOptions {
   /** Seconds; 0 = the session ends with the connection; NEVER_EXPIRES = never. */
   readonly expiryInterval: number;
   readonly will?: Will;
+  /** Who the client authenticated as; kept with the session so ACL checks hold while it is away. */
+  readonly identity?: Identity | undefined;
 }
 
 export interface DisconnectOptions {
@@ -55,6 +59,8 @@ export class SessionRegistry {
     private readonly persist: Persistence,
     private readonly stats: Stats,
     private readonly limits: SessionLimits,
+    /** Where sessions report messages lost to a limit. */
+    private readonly drops?: DropLog,
   ) {}
 
   get size(): number {
@@ -91,11 +97,12 @@ export class SessionRegistry {
       session.expiryInterval = opts.expiryInterval;
       if (wasDurable !== opts.expiryInterval > 0) this.setDurable(session, opts.expiryInterval > 0);
     } else {
-      session = new Session(clientId, opts.protocol, opts.expiryInterval, null, this.limits, this.stats);
+      session = new Session(clientId, opts.protocol, opts.expiryInterval, null, this.limits, this.stats, this.drops);
       this.sessions.set(clientId, session);
       if (opts.expiryInterval > 0) session.durable = this.persist;
     }
     session.will = opts.will;
+    session.identity = opts.identity;
     this.writeSession(session);
     // The newest claim wins: a connection still waiting (e.g. for its session row to reach disk)
     // when a newer one claims the same client id must give up instead of attaching.
@@ -141,7 +148,8 @@ export class SessionRegistry {
 
   /** Re-creates a session read from storage at start (the caller restores subs and pending). */
   restore(rec: SessionRecord): Session {
-    const session = new Session(rec.clientId, rec.protocol, rec.expiryInterval, this.persist, this.limits, this.stats);
+    const session = new Session(rec.clientId, rec.protocol, rec.expiryInterval, this.persist, this.limits, this.stats, this.drops);
+    session.identity = rec.username === undefined ? { clientId: rec.clientId } : { clientId: rec.clientId, username: rec.username };
     this.sessions.set(rec.clientId, session);
     return session;
   }
@@ -236,6 +244,7 @@ export class SessionRegistry {
       clientId: session.clientId,
       protocol: session.protocol,
       expiryInterval: session.expiryInterval,
+      ...(session.identity?.username !== undefined ? { username: session.identity.username } : {}),
       ...(disconnectedAt !== undefined ? { disconnectedAt } : {}),
       ...(will
         ? {

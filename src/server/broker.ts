@@ -4,6 +4,8 @@
  * shutting down), write what is queued, close storage.
  */
 import type { AccessControl } from '../core/access.js';
+import { BrokerAccess, type AuthSettings } from './auth/broker-access.js';
+import { Stats } from '../core/stats.js';
 import { Core } from '../core/core.js';
 import type { Logger } from '../core/log.js';
 import type { Connection } from '../core/transport.js';
@@ -15,7 +17,7 @@ import { MemoryStore } from '../../storage/memory.js';
 import { StoreOpenError, type Store } from '../../storage/store.js';
 import { mqttAdapter, type MqttSettings } from '../../protocols/mqtt/index.js';
 import { stompAdapter, type StompSettings } from '../../protocols/stomp/index.js';
-import { listenersOf, type Config } from './config.js';
+import { listenersOf, type Config, type ListenerConfig } from './config.js';
 import { controlAnswers, startControl, type ControlServer } from './control.js';
 import { listen, prepareTls, type ListenerContext, type RunningListener } from './listeners.js';
 import { createLogger } from './log.js';
@@ -46,7 +48,33 @@ export function mqttSettings(config: Config): MqttSettings {
     wildcardSubscriptions: m.wildcardSubscriptions,
     subscriptionIdentifiers: m.subscriptionIdentifiers,
     allowEmptyClientId: m.allowEmptyClientId,
-    outputBufferLimit: 4 * 1024 * 1024,
+    ...connectionLimits(config),
+    subscribeDeniedCode: config.auth.subscribeDeniedCode,
+  };
+}
+
+export function authSettings(config: Config, listeners: readonly ListenerConfig[]): AuthSettings {
+  const a = config.auth;
+  return {
+    passwordFile: a.passwordFile,
+    aclFile: a.aclFile,
+    allowAnonymous: a.allowAnonymous,
+    listenerAnonymous: new Map(listeners.flatMap((l) => (l.allowAnonymous === undefined ? [] : [[l.name, l.allowAnonymous] as const]))),
+    http: a.http.url !== undefined ? { url: a.http.url, timeoutMs: a.http.timeout, cacheMs: a.http.cacheSeconds * 1000 } : undefined,
+    lockout: { attempts: a.lockout.attempts, windowMs: a.lockout.window * 1000, banMs: a.lockout.duration * 1000 },
+  };
+}
+
+/** The `limits` each MQTT and STOMP connection applies to itself. */
+function connectionLimits(config: Config): Pick<MqttSettings, 'outputBufferLimit' | 'drainTimeoutMs' | 'maxSubscriptions' | 'publishRate' | 'publishBurst' | 'publishRateAction'> {
+  const l = config.limits;
+  return {
+    outputBufferLimit: l.outputBufferSize,
+    drainTimeoutMs: l.drainTimeout * 1000,
+    maxSubscriptions: l.maxSubscriptions,
+    publishRate: l.publishRate,
+    publishBurst: l.publishBurst > 0 ? l.publishBurst : l.publishRate,
+    publishRateAction: l.publishRateAction,
   };
 }
 
@@ -60,7 +88,7 @@ export function stompSettings(config: Config, version: string): StompSettings {
     topicMapping: s.topicMapping,
     topicLimits: { maxLength: config.mqtt.maxTopicLength, maxLevels: config.mqtt.maxTopicLevels },
     defaultPrefetch: config.queues.prefetch,
-    outputBufferLimit: 4 * 1024 * 1024,
+    ...connectionLimits(config),
     serverName: `Junction/${version}`,
   };
 }
@@ -82,6 +110,8 @@ export class Broker {
   private readonly connections = new Set<Connection>();
   private stopping: Promise<void> | undefined;
   private control: ControlServer | undefined;
+  /** The broker's own access control (undefined when the caller gave one). */
+  private auth: BrokerAccess | undefined;
 
   private constructor(
     readonly config: Config,
@@ -97,6 +127,9 @@ export class Broker {
     // TLS material is read and checked before anything opens: a bad file stops the start cleanly.
     const specs = listenersOf(config);
     const tls = new Map(specs.map((spec) => [spec.name, prepareTls(spec, log)] as const));
+    const stats = new Stats();
+    // Password and ACL files too: read and checked before anything opens.
+    const auth = opts.access ? undefined : new BrokerAccess(authSettings(config, specs), log, stats);
     const opened = opts.store ? { store: opts.store, reason: 'given by the caller' } : openStore(config);
     const store = opened.store;
     if (store instanceof KvStore && (await controlAnswers(store.dir))) {
@@ -108,7 +141,8 @@ export class Broker {
     const core = new Core({
       store,
       log,
-      ...(opts.access !== undefined ? { access: opts.access } : {}),
+      stats,
+      access: opts.access ?? auth!,
       limits: {
         maxQueued: config.mqtt.maxQueuedMessages,
         dropPolicy: config.mqtt.queueDropPolicy,
@@ -129,6 +163,7 @@ export class Broker {
     for (const b of config.queues.bindings) core.router.bindQueue(b.queue, b.filter);
     const listeners: RunningListener[] = [];
     const broker = new Broker(config, core, listeners, log, { engine: store.engine, reason: opened.reason });
+    broker.auth = auth;
     const mqtt = mqttAdapter(core, mqttSettings(config));
     const stomp = stompAdapter(core, stompSettings(config, VERSION));
     const ctx: ListenerContext = {
@@ -167,6 +202,11 @@ export class Broker {
         ...(l.gateway ? { websocket: l.gateway.paths().join(' ') } : {}),
       });
     }
+    if (auth) {
+      auth.onReload = () => void core.recheckAll();
+      auth.watchFiles();
+      log.info('access control', auth.describe());
+    }
     log.info('broker started', {
       node: config.node.name,
       storage: store.engine,
@@ -188,6 +228,20 @@ export class Broker {
     for (const l of this.listeners) if (l.spec.tls) l.reloadTls();
   }
 
+  /**
+   * SIGHUP: TLS material, password file and ACL file are read again. A file with an error leaves
+   * what was in force (never no ACL at all); returns that error, if any.
+   */
+  reload(): string | undefined {
+    this.reloadTls();
+    return this.auth?.reload();
+  }
+
+  /** The access control in force, when it is the broker's own (status, tests). */
+  get access(): BrokerAccess | undefined {
+    return this.auth;
+  }
+
   stop(): Promise<void> {
     this.stopping ??= this.doStop();
     return this.stopping;
@@ -207,6 +261,7 @@ export class Broker {
     await Promise.all(all.map((c) => c.closed));
     await closing;
     await this.control?.close();
+    this.auth?.close();
     await this.core.close();
     this.log.info('broker stopped');
   }

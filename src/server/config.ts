@@ -167,6 +167,22 @@ function optional<T>(field: Field<T>): Field<T | undefined> {
   return new Field<T | undefined>({ ...field.spec, default: undefined, defaultText: 'none' });
 }
 
+/** A MQTT 5 reason code chosen from a few: written in hex (0x87) or decimal in the file. */
+function reasonCode(allowed: readonly number[], def: number, doc: string): Field<number> {
+  const hex = (n: number): string => `0x${n.toString(16)}`;
+  const expected = `one of ${allowed.map(hex).join(', ')}`;
+  return new Field<number>({
+    default: def,
+    defaultText: `\`${hex(def)}\``,
+    expected,
+    doc,
+    read(value) {
+      return typeof value === 'number' && allowed.includes(value) ? ok(value) : fail(`expected ${expected}, got ${describe(value)}`);
+    },
+    fromText: (text) => (/^(0x[0-9a-f]+|\d+)$/i.test(text) ? Number(text) : text),
+  });
+}
+
 /** A WebSocket endpoint's URL path, or `false` for no endpoint. */
 function endpoint(def: string, doc: string): Field<string | false> {
   const expected = 'a path starting with / (or false: no endpoint)';
@@ -221,6 +237,7 @@ export const STORAGE_ENGINES = ['auto', 'rocksdb', 'leveldb', 'memory'] as const
 export const LOG_LEVELS = ['debug', 'info', 'warn', 'error', 'silent'] as const;
 export const LOG_FORMATS = ['json', 'text'] as const;
 export const QUEUE_DROP_POLICIES = ['oldest', 'newest'] as const;
+export const PUBLISH_RATE_ACTIONS = ['pause', 'disconnect'] as const;
 export const STOMP_TOPIC_MAPPINGS = ['mqtt', 'rabbitmq'] as const;
 
 export const LISTENER_PROTOCOLS = ['mqtt', 'stomp', 'http'] as const;
@@ -277,6 +294,13 @@ export interface ListenerConfig {
   readonly tls?: TlsConfig | undefined;
   /** http listeners only. */
   readonly websocket?: WebSocketConfig | undefined;
+  /** Override `limits.listenerMaxConnections`, `maxConnectionsPerAddress`, `connectRate`, `connectBurst` here. */
+  readonly maxConnections?: number | undefined;
+  readonly maxConnectionsPerAddress?: number | undefined;
+  readonly connectRate?: number | undefined;
+  readonly connectBurst?: number | undefined;
+  /** Overrides `auth.allowAnonymous` for this listener. */
+  readonly allowAnonymous?: boolean | undefined;
 }
 
 const TLS_SECTION = {
@@ -378,11 +402,19 @@ function readListenerTls(value: unknown, ctx: ReadContext): Outcome<TlsConfig> {
   return ok({ ...t, cert: t.cert, key: t.key as string, sni: sni.value });
 }
 
+/** Limits a listener entry may set for itself (defaults: the `limits` section). */
+const LISTENER_LIMIT_KEYS = ['maxConnections', 'maxConnectionsPerAddress', 'connectRate', 'connectBurst'] as const;
+
 const LISTENER_FIELDS = {
   name: optional(text('-', '')),
   protocol: optional(oneOf(LISTENER_PROTOCOLS, 'mqtt', '')),
   host: text('0.0.0.0', ''),
   port: optional(integer(0, U16, 0, '')),
+  allowAnonymous: optional(boolean(false, '')),
+  maxConnections: optional(integer(0, Number.MAX_SAFE_INTEGER, 0, '')),
+  maxConnectionsPerAddress: optional(integer(0, Number.MAX_SAFE_INTEGER, 0, '')),
+  connectRate: optional(integer(0, Number.MAX_SAFE_INTEGER, 0, '')),
+  connectBurst: optional(integer(0, Number.MAX_SAFE_INTEGER, 0, '')),
 };
 
 /** Port of a listener entry that names none: the well-known one for its protocol. */
@@ -434,6 +466,8 @@ function readListener(item: unknown, ctx: ReadContext): Outcome<UnnamedListener>
     port: (v['port'] as number | undefined) ?? defaultPort(protocol, tls !== undefined),
     ...(tls !== undefined ? { tls } : {}),
     ...(websocket !== undefined ? { websocket } : {}),
+    ...(v['allowAnonymous'] !== undefined ? { allowAnonymous: v['allowAnonymous'] as boolean } : {}),
+    ...Object.fromEntries(LISTENER_LIMIT_KEYS.flatMap((k) => (v[k] !== undefined ? [[k, v[k] as number]] : []))),
   });
 }
 
@@ -534,12 +568,45 @@ const SCHEMA = {
     mqttPort: integer(0, U16, 8883, 'MQTT over TLS port, opened when tls.cert is set'),
     stompPort: integer(0, U16, 61614, 'STOMP over TLS port, opened when tls.cert is set'),
   },
+  auth: {
+    passwordFile: optional(path('-', 'users and password hashes, one user:$7$... line each (mosquitto_passwd format); junction passwd manages it')),
+    aclFile: optional(path('-', "ACL rules in Mosquitto's acl_file format; without one every client may use every topic")),
+    allowAnonymous: optional(
+      boolean(true, 'clients without a username may connect; when not set: false if a password file or auth hook is configured, true otherwise'),
+    ),
+    subscribeDeniedCode: reasonCode([0x87, 0x80], 0x87, 'SUBACK code for a subscription the ACL refuses, for MQTT 5 clients (3.1.1 always get 0x80)'),
+    http: {
+      url: optional(text('-', 'auth hook: the broker POSTs the credentials as JSON here; a 2xx with {"ok":true} admits')),
+      timeout: integer(1, 60000, 2000, 'ms to wait for the auth hook; no answer in time denies'),
+      cacheSeconds: integer(0, 86400, 60, 'seconds an auth hook answer is remembered; 0 = never'),
+    },
+    lockout: {
+      attempts: integer(0, U16, 10, 'failed logins from one address within lockout.window that lock it out; 0 = never'),
+      window: integer(1, 86400, 60, 'seconds over which failed logins are counted'),
+      duration: integer(1, 604800, 300, 'seconds an address stays locked out'),
+    },
+  },
   listeners: listenerList('when set, exactly these listeners are opened, instead of those of mqtt, stomp, http and tls'),
   queues: {
     maxDeliveries: integer(1, U16, 5, 'delivery attempts before a queue message moves to DLQ.<queue>'),
     deadLetterExpired: boolean(false, 'move expired queue messages to DLQ.<queue> instead of dropping them'),
     prefetch: integer(1, U16, 100, 'unacknowledged messages per queue consumer when its subscription names none (STOMP prefetch-count)'),
     bindings: bindings('queues that also receive every publication matching a topic filter'),
+  },
+  limits: {
+    maxConnections: integer(0, Number.MAX_SAFE_INTEGER, 100000, 'connections open at once on all listeners together; 0 = no limit'),
+    listenerMaxConnections: integer(0, Number.MAX_SAFE_INTEGER, 0, "connections open at once on one listener (a listener entry's maxConnections overrides); 0 = no limit of its own"),
+    maxConnectionsPerAddress: integer(0, Number.MAX_SAFE_INTEGER, 0, 'connections open at once from one source address, per listener (overridable per listener); 0 = no limit'),
+    connectRate: integer(0, Number.MAX_SAFE_INTEGER, 1000, 'new connections a second per listener, token bucket (overridable per listener); 0 = no limit'),
+    connectBurst: integer(0, Number.MAX_SAFE_INTEGER, 0, 'new connections a listener takes at once (the bucket size; overridable per listener); 0 = connectRate'),
+    maxSubscriptions: integer(0, Number.MAX_SAFE_INTEGER, 10000, 'subscriptions per client; 0 = no limit'),
+    maxQueuedBytes: integer(0, Number.MAX_SAFE_INTEGER, 268435456, 'payload bytes queued per session, beside mqtt.maxQueuedMessages; 0 = no limit'),
+    publishRate: integer(0, Number.MAX_SAFE_INTEGER, 0, 'MQTT PUBLISH packets and STOMP SEND frames a second per connection, token bucket; 0 = no limit'),
+    publishBurst: integer(0, Number.MAX_SAFE_INTEGER, 0, 'publishes a connection may send at once (the bucket size); 0 = publishRate'),
+    publishRateAction: oneOf(PUBLISH_RATE_ACTIONS, 'pause', 'pause: stop reading from the client until its rate allows more; disconnect: MQTT 5 DISCONNECT 0x96, STOMP ERROR'),
+    outputBufferSize: integer(65536, 1073741824, 4194304, 'bytes waiting to be written to one connection before it counts as congested'),
+    drainTimeout: integer(0, 3600, 30, 'seconds a congested connection may go without its client reading before it is closed; 0 = never'),
+    dropLogInterval: integer(1, 3600, 10, "seconds without a drop that end a client's burst of dropped messages in the log"),
   },
   storage: {
     engine: oneOf(
@@ -882,4 +949,27 @@ export function listenersOf(config: Config): readonly ListenerConfig[] {
     out.push({ name: 'stomps', protocol: 'stomp', host: stomp.host, port: tls.stompPort, tls: settings });
   }
   return out;
+}
+
+/** What a listener admits: its own entry's limits, else those of the `limits` section. */
+export interface ListenerLimits {
+  /** Connections open at once on this listener; 0 = no limit of its own. */
+  readonly maxConnections: number;
+  readonly maxConnectionsPerAddress: number;
+  /** New connections a second; 0 = no limit. */
+  readonly connectRate: number;
+  /** Bucket size (connectBurst, or connectRate when 0). */
+  readonly connectBurst: number;
+}
+
+export function listenerLimits(config: Config, l: ListenerConfig): ListenerLimits {
+  const d = config.limits;
+  const connectRate = l.connectRate ?? d.connectRate;
+  const burst = l.connectBurst ?? d.connectBurst;
+  return {
+    maxConnections: l.maxConnections ?? d.listenerMaxConnections,
+    maxConnectionsPerAddress: l.maxConnectionsPerAddress ?? d.maxConnectionsPerAddress,
+    connectRate,
+    connectBurst: burst > 0 ? burst : connectRate,
+  };
 }

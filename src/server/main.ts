@@ -7,6 +7,7 @@ import { Broker } from './broker.js';
 import { parseCli } from './cli.js';
 import { ConfigError, loadConfig, type Config, type ConfigOverrides } from './config.js';
 import { ListenerError } from './listeners.js';
+import { AuthLoadError } from './auth/broker-access.js';
 import { VERSION } from './version.js';
 import { StoreOpenError } from '../../storage/store.js';
 import { ImportError } from '../../storage/export.js';
@@ -55,13 +56,13 @@ async function start(configFile: string | undefined, overrides: ConfigOverrides)
   // from the start too, since its default action would kill the process.
   process.on('SIGHUP', () => {
     if (!broker) return;
-    broker.log.info('SIGHUP: reloading TLS material');
-    broker.reloadTls();
+    broker.log.info('SIGHUP: reloading TLS material, password and ACL files');
+    broker.reload();
   });
   try {
     broker = await Broker.start(config);
   } catch (err) {
-    if (err instanceof ListenerError || err instanceof StoreOpenError) {
+    if (err instanceof ListenerError || err instanceof StoreOpenError || err instanceof AuthLoadError) {
       process.stderr.write(`junction: cannot start: ${err.message}\n`);
       process.exit(1);
     }

@@ -165,6 +165,19 @@ tls:
   useIdentityAs: san
   mqttPort: 8884
   stompPort: 61615
+auth:
+  passwordFile: passwd
+  aclFile: /etc/junction/acl
+  allowAnonymous: true
+  subscribeDeniedCode: 0x80
+  http:
+    url: http://127.0.0.1:9000/auth
+    timeout: 500
+    cacheSeconds: 0
+  lockout:
+    attempts: 3
+    window: 10
+    duration: 30
 queues:
   maxDeliveries: 3
   deadLetterExpired: true
@@ -236,6 +249,14 @@ log:
         mqttPort: 8884,
         stompPort: 61615,
       },
+      auth: {
+        passwordFile: join(dirname(file), 'passwd'),
+        aclFile: '/etc/junction/acl',
+        allowAnonymous: true,
+        subscribeDeniedCode: 0x80,
+        http: { url: 'http://127.0.0.1:9000/auth', timeout: 500, cacheSeconds: 0 },
+        lockout: { attempts: 3, window: 10, duration: 30 },
+      },
       listeners: undefined,
       queues: {
         maxDeliveries: 3,
@@ -304,7 +325,7 @@ describe('errors', () => {
     );
     expect(invalid({ mqtt: { port: { value: 1 } } }).reason).toBe('wrong type: expected an integer 0..65535, got a mapping');
     expect(invalid(['mqtt']).message).toBe(
-      'junction.yaml: wrong type: expected a mapping with keys node, mqtt, stomp, http, tls, listeners, queues, storage, log, got a list',
+      'junction.yaml: wrong type: expected a mapping with keys node, mqtt, stomp, http, tls, auth, listeners, queues, storage, log, got a list',
     );
   });
 

@@ -1,0 +1,224 @@
+/**
+ * BrokerAccess: the broker's AccessControl, built from the `auth` config: a password file, an ACL
+ * file, an HTTP hook, anonymous access (broker-wide, overridable per listener), and a lockout of
+ * addresses that keep failing. Both protocols ask the same questions through it.
+ *
+ * Reload (SIGHUP, or the files changing) is all or nothing: the new password and ACL files are read
+ * and checked completely before they replace the old ones; a file with an error leaves the old
+ * rules in force, and says so. Junction never falls back to "no ACL".
+ */
+import { readFileSync, watch, type FSWatcher } from 'node:fs';
+import { basename, dirname } from 'node:path';
+import type { AccessControl, Action, AuthResult, Credentials, Identity } from '../../core/access.js';
+import type { Logger } from '../../core/log.js';
+import type { Stats } from '../../core/stats.js';
+import { Acl, type CompiledAcl } from './acl.js';
+import { HttpAuthHook, type HttpHookSettings } from './http-hook.js';
+import { Lockout, addressOf, type LockoutSettings } from './lockout.js';
+import { PasswordVerifier, parsePasswordFile } from './passwords.js';
+
+export interface AuthSettings {
+  readonly passwordFile?: string | undefined;
+  readonly aclFile?: string | undefined;
+  /** undefined: false when a password file or HTTP hook is configured, true otherwise. */
+  readonly allowAnonymous?: boolean | undefined;
+  /** Listener name -> allowAnonymous, for listeners that override the broker-wide setting. */
+  readonly listenerAnonymous: ReadonlyMap<string, boolean>;
+  readonly http?: HttpHookSettings | undefined;
+  readonly lockout: LockoutSettings;
+}
+
+export class AuthLoadError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'AuthLoadError';
+  }
+}
+
+function readFile(path: string, what: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new AuthLoadError(`cannot read ${what} ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+}
+
+function loadPasswords(path: string): PasswordVerifier {
+  try {
+    return new PasswordVerifier(parsePasswordFile(readFile(path, 'password file'), path));
+  } catch (err) {
+    throw err instanceof AuthLoadError ? err : new AuthLoadError((err as Error).message);
+  }
+}
+
+function loadAcl(path: string): Acl {
+  try {
+    return Acl.parse(readFile(path, 'ACL file'), path);
+  } catch (err) {
+    throw err instanceof AuthLoadError ? err : new AuthLoadError((err as Error).message);
+  }
+}
+
+export class BrokerAccess implements AccessControl {
+  private passwords: PasswordVerifier | undefined;
+  private acl: Acl | undefined;
+  /** Compiled rules per connection identity; replaced whole on reload. */
+  private compiled = new WeakMap<Identity, CompiledAcl>();
+  private readonly hook: HttpAuthHook | undefined;
+  private readonly lockout: Lockout;
+  private readonly anonymous: boolean;
+  private watchers: FSWatcher[] = [];
+  private reloadTimer: NodeJS.Timeout | undefined;
+  /** Told after a reload changed the rules (the broker re-checks existing subscriptions). */
+  onReload: () => void = () => undefined;
+  lastReload: { readonly at: number; readonly ok: boolean; readonly error?: string } = { at: Date.now(), ok: true };
+
+  constructor(
+    private readonly s: AuthSettings,
+    private readonly log: Logger,
+    private readonly stats: Stats,
+  ) {
+    // Everything is read before the broker accepts a client: a bad file stops the start.
+    if (s.passwordFile !== undefined) this.passwords = loadPasswords(s.passwordFile);
+    if (s.aclFile !== undefined) this.acl = loadAcl(s.aclFile);
+    this.hook = s.http ? new HttpAuthHook(s.http) : undefined;
+    this.lockout = new Lockout(s.lockout);
+    this.anonymous = s.allowAnonymous ?? (s.passwordFile === undefined && s.http === undefined);
+  }
+
+  /** For the start-up log: what is in force. */
+  describe(): Record<string, unknown> {
+    return {
+      allowAnonymous: this.anonymous,
+      ...(this.s.allowAnonymous === undefined ? { allowAnonymousBecause: this.anonymous ? 'no password file or auth hook' : 'a password file or auth hook is set' } : {}),
+      ...(this.passwords ? { users: this.passwords.size, passwordFile: this.s.passwordFile } : {}),
+      ...(this.acl ? { aclRules: this.acl.ruleCount, aclFile: this.s.aclFile } : {}),
+      ...(this.hook ? { authHook: this.s.http?.url } : {}),
+      ...(this.s.listenerAnonymous.size > 0 ? { anonymousPerListener: Object.fromEntries(this.s.listenerAnonymous) } : {}),
+    };
+  }
+
+  async authenticate(c: Credentials): Promise<AuthResult> {
+    const address = addressOf(c.remoteAddress);
+    if (this.lockout.isBanned(address)) {
+      this.stats.authBanned++;
+      return { ok: false, reason: 'banned' };
+    }
+    const result = await this.check(c);
+    if (result.ok) this.lockout.succeed(address);
+    else {
+      this.stats.authFailures++;
+      if (this.lockout.fail(address)) {
+        this.stats.authBans++;
+        this.log.warn('address locked out after repeated failed logins', { address, seconds: this.s.lockout.banMs / 1000 });
+      }
+    }
+    return result;
+  }
+
+  private async check(c: Credentials): Promise<AuthResult> {
+    const ok = (username: string | undefined): AuthResult => ({
+      ok: true,
+      identity: username === undefined ? { clientId: c.clientId } : { clientId: c.clientId, username },
+    });
+    // A verified client certificate is the identity: no password needed (use_identity_as_username).
+    if (c.certIdentity !== undefined) return ok(c.certIdentity);
+    if (c.username === undefined) {
+      const allowed = this.s.listenerAnonymous.get(c.listener) ?? this.anonymous;
+      return allowed ? ok(undefined) : { ok: false, reason: 'not-authorized' };
+    }
+    if (this.passwords?.has(c.username)) {
+      return (await this.passwords.verify(c.username, c.password ?? Buffer.alloc(0))) ? ok(c.username) : { ok: false, reason: 'bad-credentials' };
+    }
+    if (this.hook) {
+      const r = await this.hook.check(c);
+      if (r.ok) return ok(c.username);
+      this.log.info('auth hook refused', { clientId: c.clientId, username: c.username, why: r.why });
+      return { ok: false, reason: r.why.startsWith('hook answered') || r.why === 'cached' ? 'bad-credentials' : 'unavailable' };
+    }
+    if (this.passwords) return { ok: false, reason: 'bad-credentials' };
+    // No password file and no hook: usernames are taken as given (Mosquitto without password_file).
+    return ok(c.username);
+  }
+
+  authorize(who: Identity, action: Action, topicOrFilter: string): boolean {
+    if (!this.acl) return true;
+    const rules = this.rulesOf(who);
+    const allowed =
+      action === 'publish' ? rules.canPublish(topicOrFilter) : action === 'subscribe' ? rules.canSubscribe(topicOrFilter) : rules.canRead(topicOrFilter);
+    if (!allowed) this.stats.aclDenied++;
+    return allowed;
+  }
+
+  needsReadCheck(who: Identity, filter: string): boolean {
+    return this.acl !== undefined && this.rulesOf(who).needsReadCheck(filter);
+  }
+
+  private rulesOf(who: Identity): CompiledAcl {
+    let r = this.compiled.get(who);
+    if (!r) {
+      r = this.acl!.compile(who.username, who.clientId);
+      this.compiled.set(who, r);
+    }
+    return r;
+  }
+
+  /** Re-reads the password and ACL files; all or nothing. Returns the error, if any. */
+  reload(): string | undefined {
+    try {
+      const passwords = this.s.passwordFile !== undefined ? loadPasswords(this.s.passwordFile) : undefined;
+      const acl = this.s.aclFile !== undefined ? loadAcl(this.s.aclFile) : undefined;
+      this.passwords = passwords;
+      this.acl = acl;
+      this.compiled = new WeakMap();
+      this.lastReload = { at: Date.now(), ok: true };
+      this.log.info('auth reloaded', this.describe());
+      this.onReload();
+      return undefined;
+    } catch (err) {
+      const error = (err as Error).message;
+      this.lastReload = { at: Date.now(), ok: false, error };
+      this.stats.authReloadFailures++;
+      this.log.error('auth reload failed: the previous rules stay in force', { error });
+      return error;
+    }
+  }
+
+  /** Reloads when the password or ACL file changes (watching their directories, so replacing a file by rename counts). */
+  watchFiles(): void {
+    const files = [this.s.passwordFile, this.s.aclFile].filter((f): f is string => f !== undefined);
+    const dirs = new Map<string, Set<string>>();
+    for (const f of files) {
+      const set = dirs.get(dirname(f)) ?? new Set();
+      set.add(basename(f));
+      dirs.set(dirname(f), set);
+    }
+    for (const [dir, names] of dirs) {
+      try {
+        const w = watch(dir, (_event, name) => {
+          if (name !== null && names.has(name.toString())) this.scheduleReload();
+        });
+        w.on('error', () => undefined);
+        this.watchers.push(w);
+      } catch (err) {
+        this.log.warn('cannot watch auth files: reload them with SIGHUP', { dir, error: String(err) });
+      }
+    }
+  }
+
+  /** Editors write a file in several steps: wait until it has been quiet for a moment. */
+  private scheduleReload(): void {
+    if (this.reloadTimer) clearTimeout(this.reloadTimer);
+    this.reloadTimer = setTimeout(() => {
+      this.reloadTimer = undefined;
+      this.reload();
+    }, 200);
+    this.reloadTimer.unref();
+  }
+
+  close(): void {
+    for (const w of this.watchers) w.close();
+    this.watchers = [];
+    if (this.reloadTimer) clearTimeout(this.reloadTimer);
+  }
+}
