@@ -19,6 +19,7 @@ export type CliCommand =
   | { readonly kind: 'data-export'; readonly dataDir: string; readonly out?: string }
   | { readonly kind: 'data-import'; readonly dataDir: string; readonly engine: 'rocksdb' | 'leveldb'; readonly file: string }
   | { readonly kind: 'certs'; readonly dir: string; readonly clientCn?: string; readonly days?: number }
+  | { readonly kind: 'passwd'; readonly file: string; readonly user: string; readonly remove: boolean; readonly passwordStdin: boolean }
   | { readonly kind: 'error'; readonly message: string };
 
 interface ConfigFlag {
@@ -118,6 +119,25 @@ const COMMANDS: readonly CommandSpec[] = [
       if (engine !== 'rocksdb' && engine !== 'leveldb') return error('data import needs --engine rocksdb or --engine leveldb');
       if (positionals.length !== 1) return error('data import needs exactly one FILE');
       return { kind: 'data-import', dataDir, engine, file: positionals[0]! };
+    },
+  },
+  {
+    name: 'passwd',
+    summary: 'add or change a user in a password file (prompts; mosquitto_passwd format), or remove one with -D',
+    options: { 'password-stdin': { type: 'boolean' }, delete: { type: 'boolean', short: 'D' } },
+    optionHelp: [
+      ['--password-stdin', 'read the password from standard input instead of prompting'],
+      ['-D, --delete', 'remove the user'],
+    ],
+    positionals: 'FILE USER',
+    build(values, positionals) {
+      if (positionals.length !== 2) return error('passwd needs FILE and USER');
+      const [file, user] = positionals as [string, string];
+      if (user === '' || user.includes(':')) return error('USER must be non-empty and hold no colon');
+      const remove = values['delete'] === true;
+      const passwordStdin = values['password-stdin'] === true;
+      if (remove && passwordStdin) return error('--delete takes no password');
+      return { kind: 'passwd', file, user, remove, passwordStdin };
     },
   },
   {

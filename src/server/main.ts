@@ -8,6 +8,8 @@ import { parseCli } from './cli.js';
 import { ConfigError, loadConfig, type Config, type ConfigOverrides } from './config.js';
 import { ListenerError } from './listeners.js';
 import { AuthLoadError } from './auth/broker-access.js';
+import { PasswordFileError } from './auth/passwords.js';
+import { PasswdError, passwd } from './passwd-command.js';
 import { VERSION } from './version.js';
 import { StoreOpenError } from '../../storage/store.js';
 import { ImportError } from '../../storage/export.js';
@@ -92,6 +94,17 @@ switch (cmd.kind) {
     break;
   case 'certs':
     process.exit(makeDevCerts(cmd.dir, cmd.clientCn, cmd.days));
+    break;
+  case 'passwd':
+    try {
+      process.stderr.write(`junction: ${await passwd(cmd.file, cmd.user, cmd.remove, cmd.passwordStdin)}\n`);
+    } catch (err) {
+      if (err instanceof PasswdError || err instanceof PasswordFileError) {
+        process.stderr.write(`junction: ${err.message}\n`);
+        process.exit(1);
+      }
+      throw err;
+    }
     break;
   case 'data-export':
   case 'data-import':
