@@ -1,9 +1,11 @@
-// run.mjs: `npm run bench` — Junction side by side with Mosquitto and Aedes, in one run, on this machine.
+// run.mjs: `npm run bench` — Junction side by side with Mosquitto and Aedes (MQTT) and RabbitMQ (STOMP),
+// in one run, on this machine.
 //
 // For every scenario and round it starts each broker fresh on a free port, alternating A B C A B C
-// so slow drifts of a shared machine hit all brokers alike, drives it with bench/mqttload.c (a
-// closed-loop MQTT load generator, compiled on first use), reads the broker's CPU time and peak RSS
-// from /proc, and stops it. Then it prints per scenario the medians and the ratio to Mosquitto.
+// so slow drifts of a shared machine hit all brokers alike, drives it with bench/mqttload.c or
+// bench/stompload.c (closed-loop load generators, compiled on first use), reads the broker's CPU time
+// and peak RSS from /proc, and stops it. Then it prints per scenario the medians and the ratio to the
+// scenario's reference broker (Mosquitto for MQTT, RabbitMQ for STOMP).
 // Exit status: 0 all runs fine; 1 nothing could run (setup or usage error); 2 a run failed or lost messages.
 import { execFile, spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -11,14 +13,19 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { BROKERS } from './brokers.mjs';
-import { buildLoader, cacheDir, freePort, repo, waitForPort } from './common.mjs';
+import { buildLoader, cacheDir, devCerts, freePort, repo, waitForPort } from './common.mjs';
 
-// Scenarios by name. `load`: mqttload arguments (besides --port, --duration, --warmup).
+// Scenarios by name. `load`: load generator arguments (besides --port, --duration, --warmup).
+// `listener` (default `mqtt`): what the load connects to (brokers.mjs: mqtt, mqtts, mqtt-ws, stomp);
+// `stomp` runs stompload.c, the others mqttload.c; brokers without that listener sit the scenario out.
 // `brokers` (optional): per-broker extras for brokers.mjs (see the persist-* scenarios), where `{dir}`
 // is the run's private directory; a broker set to null is skipped for that scenario. A scenario one
 // of whose brokers cannot run it here (brokers.mjs `unavailable`, e.g. Junction on RocksDB under
 // Node 22/24) is skipped whole, with one line saying why: its point is that comparison.
-// A scenario that needs another load generator (STOMP) would add a field naming it here.
+// `baseline` (default mosquitto): the broker the ratios are to. `unit` (default delivered/s): what
+// the rate counts. `vs`: the plain TCP twin of a TLS or WebSocket scenario; when both ran, the table
+// adds each broker's rate here divided by its rate there. `group`: opt-in scenarios, run with
+// `--scenarios <group>` (or by name), not by default.
 const PAIRS_QOS1 = ['--scenario', 'pairs', '--pubs', '20', '--qos', '1', '--window', '16'];
 // Persistent sessions: Junction's data dir is a subdirectory because it must start empty (the run's
 // dir holds broker.log); Mosquitto keeps everything in memory and writes (and fsyncs) mosquitto.db
@@ -26,6 +33,21 @@ const PAIRS_QOS1 = ['--scenario', 'pairs', '--pubs', '20', '--qos', '1', '--wind
 // persistence built in (bench/README.md says why aedes-persistence-level is not used).
 const MOSQUITTO_PERSIST = { conf: ['persistence true', 'persistence_location {dir}/'] };
 const JUNCTION_DATA = ['--data-dir', '{dir}/data'];
+// STOMP: 10 producers and 10 consumers; RabbitMQ's STOMP plugin is the reference. Topic messages are
+// not stored by either broker (RabbitMQ's subscription queues are exclusive, non-durable), so Junction
+// runs in memory there; the queue scenario is the durable path: Junction on RocksDB with every batch
+// fsynced before the RECEIPT, RabbitMQ with a durable queue (/queue/ destinations are declared durable)
+// and persistent messages, whose RECEIPT waits for its publisher confirm.
+const STOMP = { group: 'stomp', listener: 'stomp', baseline: 'rabbitmq' };
+const STOMP_PEERS = ['--producers', '10', '--consumers', '10'];
+// Transports: the same load over TCP, TLS and WebSocket; the TLS and WebSocket scenarios name their TCP
+// twin in `vs`. Connection rate: 8 threads, each in a loop of connect (+ TLS handshake, + WebSocket
+// upgrade), CONNECT -> CONNACK, DISCONNECT, the broker's close; p50/p99 are of the time from socket()
+// to CONNACK. Mosquitto gets `set_tcp_nodelay true` in all of them: Junction sets TCP_NODELAY on every
+// socket, and with Mosquitto's default (Nagle on) a TLS handshake waits for the client's delayed ACK,
+// which held it to ~160 connects/s at p50 47 ms instead of ~700/s at 6 ms (bench/README.md).
+const TRANSPORTS = { group: 'transports', brokers: { mosquitto: { conf: ['set_tcp_nodelay true'] }, aedes: null } };
+const CONNECT = ['--scenario', 'connect', '--conns', '8'];
 const SCENARIOS = {
   fanout: { about: '1 publisher -> 100 subscribers, one topic, QoS 0', load: ['--scenario', 'fanout', '--subs', '100', '--qos', '0'] },
   fanin: { about: '20 publishers -> 1 subscriber on bench/#, QoS 0', load: ['--scenario', 'fanin', '--pubs', '20', '--qos', '0'] },
@@ -61,19 +83,47 @@ const SCENARIOS = {
       aedes: null, // same in-memory Aedes as in persist-qos1: one measurement of it is enough
     },
   },
+  'stomp-topic': {
+    ...STOMP,
+    about: '10 producers SEND to /topic/bench -> 10 consumers (ack auto), non-persistent',
+    load: [...STOMP_PEERS, '--dest', '/topic/bench', '--window', '64'],
+  },
+  'stomp-topic-receipts': {
+    ...STOMP,
+    about: 'stomp-topic with persistent:true and a receipt on every SEND, window 16',
+    load: [...STOMP_PEERS, '--dest', '/topic/bench', '--persistent', '1', '--receipts', '1', '--window', '16'],
+  },
+  'stomp-queue': {
+    ...STOMP,
+    about: '10 producers SEND persistent:true with receipts to /queue/bench -> 10 consumers, client-individual ACKs, prefetch 64; Junction on RocksDB, fsync per batch',
+    load: [...STOMP_PEERS, '--dest', '/queue/bench', '--persistent', '1', '--receipts', '1', '--window', '16', '--prefetch', '64'],
+    brokers: { junction: { storage: 'rocksdb', args: JUNCTION_DATA } },
+  },
+  'tcp-pairs-qos1': { ...TRANSPORTS, about: 'pairs-qos1 (Mosquitto with set_tcp_nodelay true)', load: PAIRS_QOS1 },
+  'tls-pairs-qos1': { ...TRANSPORTS, listener: 'mqtts', vs: 'tcp-pairs-qos1', about: 'tcp-pairs-qos1 over TLS', load: [...PAIRS_QOS1, '--tls', '1'] },
+  'ws-pairs-qos1': { ...TRANSPORTS, listener: 'mqtt-ws', vs: 'tcp-pairs-qos1', about: 'tcp-pairs-qos1 over WebSocket', load: [...PAIRS_QOS1, '--ws', '1'] },
+  'tcp-connect': { ...TRANSPORTS, unit: 'connects/s', about: 'connection rate over TCP, 8 concurrent connectors', load: CONNECT },
+  'tls-connect': { ...TRANSPORTS, listener: 'mqtts', unit: 'connects/s', vs: 'tcp-connect', about: 'connection rate over TLS, full handshakes', load: [...CONNECT, '--tls', '1'] },
+  'ws-connect': { ...TRANSPORTS, listener: 'mqtt-ws', unit: 'connects/s', vs: 'tcp-connect', about: 'connection rate over WebSocket', load: [...CONNECT, '--ws', '1'] },
 };
+// `--scenarios <group>` runs the group's scenarios.
+const GROUPS = {};
+for (const [name, def] of Object.entries(SCENARIOS)) if (def.group) (GROUPS[def.group] ??= []).push(name);
+const DEFAULT_SCENARIOS = Object.keys(SCENARIOS).filter((n) => !SCENARIOS[n].group);
 const BASELINE = 'mosquitto';
 const STOP_TIMEOUT_MS = 5000;
 const START_TIMEOUT_MS = 15000;
 
 const usage = `usage: node bench/run.mjs [--rounds 3] [--duration 5] [--warmup 1] [--node PATH]
-       [--scenarios ${Object.keys(SCENARIOS).join(',')}]
+       [--scenarios ${DEFAULT_SCENARIOS.join(',')}]
        [--brokers ${Object.keys(BROKERS).join(',')}] [--json FILE]
        node bench/run.mjs --scenarios soak [soak.mjs options]   (the storage soak, bench/soak.mjs)
+opt-in scenarios (by name, or a group name for the group):
+${Object.entries(GROUPS).map(([g, names]) => `  ${g}: ${names.join(',')}`).join('\n')}
 --node PATH: the Node.js binary Junction runs on (default: the one running this script; Aedes stays on that)
 (through npm: npm run bench -- --rounds 1)`;
 
-const running = { broker: undefined, loader: undefined, dir: undefined }; // what Ctrl-C must clean up
+const running = { broker: undefined, loader: undefined, dir: undefined, prepared: [] }; // what Ctrl-C must clean up
 
 main().then(
   (code) => process.exit(code),
@@ -99,11 +149,14 @@ async function main() {
     process.exit(130);
   });
 
-  const loader = buildLoader();
+  const loaders = {};
+  for (const scenario of opts.scenarios) loaders[loaderOf(SCENARIOS[scenario])] ??= buildLoader(loaderOf(SCENARIOS[scenario]));
   const ready = [];
   const skipped = {}; // broker -> why
   const skippedScenarios = {}; // scenario -> why
-  for (const name of opts.brokers) {
+  // Only the brokers some chosen scenario uses are prepared (no RabbitMQ for MQTT, no Aedes for STOMP).
+  const wanted = opts.brokers.filter((name) => opts.scenarios.some((s) => takesPart(BROKERS[name], SCENARIOS[s])));
+  for (const name of wanted) {
     const prepared = await BROKERS[name].prepare({ cacheDir, repo, node: opts.node });
     if (prepared.skip) {
       console.log(`skip ${name}: ${prepared.skip}`);
@@ -112,16 +165,29 @@ async function main() {
     }
     if (prepared.warning) console.log(`warning ${name}: ${prepared.warning}`);
     ready.push({ broker: BROKERS[name], prepared });
+    running.prepared.push({ broker: BROKERS[name], prepared });
   }
   if (ready.length === 0) {
-    console.error('bench: no broker can run here');
+    console.error(wanted.length ? 'bench: no broker can run here' : 'bench: none of the chosen brokers runs the chosen scenarios');
     return 1;
   }
 
   const perRun = opts.duration + opts.warmup + 2;
-  const eligible = (scenario) => ready.filter((b) => SCENARIOS[scenario].brokers?.[b.broker.name] !== null);
+  const eligible = (scenario) => ready.filter((b) => takesPart(b.broker, SCENARIOS[scenario]));
+  const needsCerts = opts.scenarios.some((s) => SCENARIOS[s].listener === 'mqtts');
+  const certs = needsCerts ? devCerts() : undefined;
   const scenarios = [];
   for (const scenario of opts.scenarios) {
+    if (SCENARIOS[scenario].listener === 'mqtts' && certs.error) {
+      console.log(`skip scenario ${scenario}: no TLS certificate: ${certs.error}`);
+      skippedScenarios[scenario] = certs.error;
+      continue;
+    }
+    if (eligible(scenario).length === 0) {
+      console.log(`skip scenario ${scenario}: none of the brokers that can run it is available`);
+      skippedScenarios[scenario] = 'no broker';
+      continue;
+    }
     const why = eligible(scenario)
       .map((b) => [b.broker.name, b.broker.unavailable?.({ extra: SCENARIOS[scenario].brokers?.[b.broker.name] ?? {}, prepared: b.prepared })])
       .find(([, reason]) => reason);
@@ -134,6 +200,7 @@ async function main() {
   }
   if (scenarios.length === 0) {
     console.error('bench: none of the scenarios can run here');
+    cleanup();
     return 1;
   }
   const runs = opts.rounds * scenarios.reduce((n, s) => n + eligible(s).length, 0);
@@ -150,16 +217,27 @@ async function main() {
     const results = Object.fromEntries(brokers.map((b) => [b.broker.name, []]));
     for (let round = 1; round <= opts.rounds; round++) {
       for (const b of brokers) {
-        const r = await runOnce(loader, b, def, opts);
+        const r = await runOnce(loaders[loaderOf(def)], b, def, opts, certs);
         results[b.broker.name].push(r);
-        process.stderr.write(`  ${scenario} round ${round}/${opts.rounds} ${b.broker.name}: ${describe(r)}\n`);
+        process.stderr.write(`  ${scenario} round ${round}/${opts.rounds} ${b.broker.name}: ${describe(r, def)}\n`);
       }
     }
-    const { baseline, brokers: summary } = summarize(results);
-    report.scenarios[scenario] = { about: def.about, load: def.load, baseline, brokers: summary };
-    printTable(scenario, def, opts, summary, baseline);
+    const { baseline, brokers: summary } = summarize(results, def.baseline ?? BASELINE);
+    // TLS/WebSocket next to plain TCP: each broker's rate divided by its own rate in the twin scenario.
+    const twin = def.vs && report.scenarios[def.vs];
+    if (twin) {
+      for (const [name, s] of Object.entries(summary)) {
+        const base = twin.brokers[name]?.median_delivered_per_s;
+        s.vs_tcp = base && s.median_delivered_per_s !== null ? round2(s.median_delivered_per_s / base) : null;
+      }
+    }
+    report.scenarios[scenario] = { about: def.about, load: def.load, baseline, vs: twin ? def.vs : undefined, brokers: summary };
+    printTable(scenario, def, opts, summary, baseline, twin ? def.vs : undefined);
     trouble ||= Object.values(summary).some((s) => s.failed > 0 || s.lost !== 0);
   }
+  report.load_average_end = os.loadavg().map(round2);
+  console.log(`load average at the end: ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`);
+  cleanup();
   if (opts.json) {
     fs.writeFileSync(opts.json, JSON.stringify(report, null, 2) + '\n');
     console.log(`wrote ${opts.json}`);
@@ -178,7 +256,7 @@ function options() {
         rounds: { type: 'string', default: '3' },
         duration: { type: 'string', default: '5' },
         warmup: { type: 'string', default: '1' },
-        scenarios: { type: 'string', default: Object.keys(SCENARIOS).join(',') },
+        scenarios: { type: 'string', default: DEFAULT_SCENARIOS.join(',') },
         brokers: { type: 'string', default: Object.keys(BROKERS).join(',') },
         json: { type: 'string' },
         node: { type: 'string' },
@@ -197,7 +275,7 @@ function options() {
     rounds: Number(v.rounds),
     duration: Number(v.duration),
     warmup: Number(v.warmup),
-    scenarios: list(v.scenarios),
+    scenarios: [...new Set(list(v.scenarios).flatMap((s) => GROUPS[s] ?? [s]))],
     brokers: list(v.brokers),
     json: v.json,
     // npm runs scripts in the package's directory; a relative --node means the caller's (INIT_CWD).
@@ -231,12 +309,28 @@ function list(s) {
   return [...new Set(s.split(',').map((x) => x.trim()).filter(Boolean))];
 }
 
+function loaderOf(def) {
+  return def.listener === 'stomp' ? 'stompload' : 'mqttload';
+}
+
+/** Whether a broker runs in a scenario: it has the scenario's listener and is not left out by name. */
+function takesPart(broker, def) {
+  return broker.listeners.includes(def.listener ?? 'mqtt') && def.brokers?.[broker.name] !== null;
+}
+
+/** Stops what the brokers' prepare() started (RabbitMQ's epmd). */
+function cleanup() {
+  for (const { broker, prepared } of running.prepared.splice(0)) broker.cleanup?.(prepared);
+}
+
 /** One fresh broker, one load run: { delivered_per_s, lat_us_p99, lost, cpu_s, cpu_us_per_msg, rss_mb, load } or { error }. */
-async function runOnce(loader, { broker, prepared }, def, opts) {
+async function runOnce(loader, { broker, prepared }, def, opts, certs) {
   const port = await freePort();
+  let spare = await freePort();
+  while (spare === port) spare = await freePort();
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), `junction-bench-${broker.name}-`));
   const extra = withDir(def.brokers?.[broker.name] ?? {}, dir);
-  const cmd = broker.command({ port, dir, extra, prepared });
+  const cmd = broker.command({ port, spare, listener: def.listener ?? 'mqtt', certs, dir, extra, prepared });
   for (const [name, text] of Object.entries(cmd.files ?? {})) fs.writeFileSync(path.join(dir, name), text);
   const log = fs.openSync(path.join(dir, 'broker.log'), 'w');
   const child = spawn(cmd.file, cmd.args, { env: { ...process.env, ...cmd.env }, stdio: ['ignore', log, log], detached: true });
@@ -247,12 +341,13 @@ async function runOnce(loader, { broker, prepared }, def, opts) {
     child.once('error', (err) => resolve(err.message));
   });
   try {
-    const up = await Promise.race([waitForPort(port, START_TIMEOUT_MS), exited.then((how) => `broker stopped (${how})`)]);
+    const up = await Promise.race([waitForPort(port, broker.startTimeoutMs ?? START_TIMEOUT_MS), exited.then((how) => `broker stopped (${how})`)]);
     if (up !== true) return { error: `${up}${logTail(dir)}` };
     const before = procStat(child.pid);
     const load = await runLoader(loader, port, def, opts);
     const after = procStat(child.pid);
     if (load.error) return { error: `${load.error}${logTail(dir)}` };
+    if (load.receipts_missing) return { error: `${load.receipts_missing} SENDs never got their RECEIPT${logTail(dir)}` };
     const cpu = before && after ? after.cpu_s - before.cpu_s : null;
     return {
       delivered_per_s: load.delivered_per_s,
@@ -263,10 +358,13 @@ async function runOnce(loader, { broker, prepared }, def, opts) {
       // spends per message hardly depends on how busy the machine is, unlike delivered/s.
       cpu_us_per_msg: cpu === null || !load.received ? null : Math.round((cpu * 1e6) / load.received),
       rss_mb: after ? round2(after.rss_kb / 1024) : null,
+      // The load generator's CPU over the measured interval, in % of one core: near 100 (one thread)
+      // would mean it, not the broker, sets the pace.
+      loadgen_cpu_pct: load.loadgen_cpu_s === undefined ? null : Math.round((100 * load.loadgen_cpu_s) / load.seconds),
       load,
     };
   } finally {
-    await stop(child, exited);
+    await stop(child, exited, broker.stopTimeoutMs ?? STOP_TIMEOUT_MS);
     fs.rmSync(dir, { recursive: true, force: true });
     Object.assign(running, { broker: undefined, dir: undefined });
   }
@@ -274,7 +372,8 @@ async function runOnce(loader, { broker, prepared }, def, opts) {
 
 function runLoader(loader, port, def, opts) {
   const args = ['--port', String(port), '--duration', String(opts.duration), '--warmup', String(opts.warmup), ...def.load];
-  const timeout = (opts.duration + opts.warmup + 60) * 1000; // mqttload may wait 20 s each for subs and pubs to connect
+  const timeout = (opts.duration + opts.warmup + 80) * 1000; // the loaders may wait 20-30 s each for subs and pubs to connect
+  const name = path.basename(loader);
   return new Promise((resolve) => {
     running.loader = execFile(loader, args, { timeout, killSignal: 'SIGKILL' }, (err, stdout, stderr) => {
       running.loader = undefined;
@@ -282,7 +381,7 @@ function runLoader(loader, port, def, opts) {
       try {
         if (!err) return resolve(JSON.parse(last));
       } catch {}
-      resolve({ error: `mqttload ${err ? (err.killed ? 'timed out' : `failed (${err.code ?? err.signal})`) : 'printed no JSON'}: ${stderr.trim() || last}` });
+      resolve({ error: `${name} ${err ? (err.killed ? 'timed out' : `failed (${err.code ?? err.signal})`) : 'printed no JSON'}: ${stderr.trim() || last}` });
     });
   });
 }
@@ -315,19 +414,28 @@ function abandon() {
     } catch {}
   }
   if (running.dir) fs.rmSync(running.dir, { recursive: true, force: true });
+  cleanup();
 }
 
-/** SIGTERM, then SIGKILL to the whole process group after STOP_TIMEOUT_MS. */
-async function stop(child, exited) {
-  if (child.exitCode !== null || child.signalCode !== null || child.pid === undefined) return;
-  child.kill('SIGTERM');
-  const timer = setTimeout(() => {
-    try {
-      process.kill(-child.pid, 'SIGKILL');
-    } catch {}
-  }, STOP_TIMEOUT_MS);
-  await exited;
-  clearTimeout(timer);
+/**
+ * SIGTERM, then SIGKILL to the whole process group after timeoutMs. Also when the broker itself has
+ * exited: helpers it started in its group (RabbitMQ's erl_child_setup) must not outlive the run.
+ */
+async function stop(child, exited, timeoutMs) {
+  if (child.pid === undefined) return;
+  if (child.exitCode === null && child.signalCode === null) {
+    child.kill('SIGTERM');
+    const timer = setTimeout(() => {
+      try {
+        process.kill(-child.pid, 'SIGKILL');
+      } catch {}
+    }, timeoutMs);
+    await exited;
+    clearTimeout(timer);
+  }
+  try {
+    process.kill(-child.pid, 'SIGKILL');
+  } catch {}
 }
 
 function logTail(dir) {
@@ -347,7 +455,7 @@ function withDir(value, dir) {
   return value;
 }
 
-function summarize(results) {
+function summarize(results, reference) {
   const out = {};
   for (const [name, runs] of Object.entries(results)) {
     const ok = runs.filter((r) => !r.error);
@@ -356,7 +464,9 @@ function summarize(results) {
       median_delivered_per_s: median(rates),
       min_delivered_per_s: ok.length ? Math.min(...rates) : null,
       max_delivered_per_s: ok.length ? Math.max(...rates) : null,
+      median_lat_us_p50: median(ok.map((r) => r.load.lat_us_p50)),
       median_lat_us_p99: median(ok.map((r) => r.lat_us_p99)),
+      median_loadgen_cpu_pct: median(ok.map((r) => r.loadgen_cpu_pct).filter((c) => c !== null)),
       peak_rss_mb: ok.length ? Math.max(...ok.map((r) => r.rss_mb ?? 0)) : null,
       median_cpu_s: median(ok.map((r) => r.cpu_s).filter((c) => c !== null)),
       median_cpu_us_per_msg: median(ok.map((r) => r.cpu_us_per_msg).filter((c) => c !== null)),
@@ -365,8 +475,9 @@ function summarize(results) {
       runs,
     };
   }
-  // Ratios are to Mosquitto, or to the first broker with a result when Mosquitto has none.
-  const baseline = out[BASELINE]?.median_delivered_per_s ? BASELINE : Object.keys(out).find((n) => out[n].median_delivered_per_s);
+  // Ratios are to the reference broker (Mosquitto; RabbitMQ for STOMP), or to the first broker with a
+  // result when the reference has none.
+  const baseline = out[reference]?.median_delivered_per_s ? reference : Object.keys(out).find((n) => out[n].median_delivered_per_s);
   for (const s of Object.values(out)) {
     const base = baseline && out[baseline].median_delivered_per_s;
     s.ratio = base && s.median_delivered_per_s !== null ? round2(s.median_delivered_per_s / base) : null;
@@ -374,38 +485,50 @@ function summarize(results) {
   return { baseline, brokers: out };
 }
 
-function printTable(scenario, def, opts, summary, baseline) {
+function printTable(scenario, def, opts, summary, baseline, twin) {
   const k = (n) => (n === null ? '-' : `${(n / 1000).toFixed(1)}k`);
-  const rows = [['broker', 'delivered/s', 'min-max', 'p99 us', 'RSS MB', 'CPU s', 'CPU us/msg', 'lost', `vs ${baseline ?? BASELINE}`]];
+  const connects = def.unit === 'connects/s';
+  const n = (x) => (x === null || x === undefined ? '-' : String(Math.round(x)));
+  const rows = [[
+    'broker', def.unit ?? 'delivered/s', 'min-max', ...(connects ? ['p50 us'] : []), 'p99 us', 'RSS MB', 'CPU s',
+    connects ? 'CPU us/conn' : 'CPU us/msg', connects ? 'failed' : 'lost', 'loader CPU %', `vs ${baseline ?? def.baseline ?? BASELINE}`,
+    ...(twin ? [`vs ${twin}`] : []),
+  ]];
   for (const [name, s] of Object.entries(summary)) {
     const failed = s.failed ? ` (${s.failed} failed)` : '';
     rows.push([
       name,
       k(s.median_delivered_per_s),
       s.min_delivered_per_s === null ? '-' : `${k(s.min_delivered_per_s)}-${k(s.max_delivered_per_s)}`,
-      s.median_lat_us_p99 === null ? '-' : String(Math.round(s.median_lat_us_p99)),
+      ...(connects ? [n(s.median_lat_us_p50)] : []),
+      n(s.median_lat_us_p99),
       s.peak_rss_mb === null ? '-' : s.peak_rss_mb.toFixed(1),
       s.median_cpu_s === null ? '-' : s.median_cpu_s.toFixed(2),
       s.median_cpu_us_per_msg === null ? '-' : String(s.median_cpu_us_per_msg),
       s.lost === 0 ? '0' : `${s.lost} !!`,
+      n(s.median_loadgen_cpu_pct),
       (s.ratio === null ? '-' : s.ratio.toFixed(2)) + failed,
+      ...(twin ? [s.vs_tcp === null || s.vs_tcp === undefined ? '-' : s.vs_tcp.toFixed(2)] : []),
     ]);
   }
   const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
   console.log(`== ${scenario}: ${def.about} (${def.load.join(' ')}; ${opts.rounds} x ${opts.duration} s)`);
   for (const r of rows) console.log(r.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  '));
   for (const [name, s] of Object.entries(summary)) {
-    if (s.lost > 0) console.log(`!! ${name} LOST ${s.lost} messages in ${scenario}: its numbers are not valid (delivery is broken)`);
+    if (s.lost > 0 && connects) console.log(`!! ${name}: ${s.lost} connections failed in ${scenario} (see the errors above)`);
+    else if (s.lost > 0) console.log(`!! ${name} LOST ${s.lost} messages in ${scenario}: its numbers are not valid (delivery is broken)`);
     if (s.lost < 0) console.log(`!! ${name} delivered ${-s.lost} messages MORE than were sent in ${scenario} (duplicates): not valid`);
     if (s.failed) console.log(`!! ${name}: ${s.failed} of ${s.runs.length} runs failed, see the errors above`);
   }
   console.log();
 }
 
-function describe(r) {
+function describe(r, def) {
   if (r.error) return `FAILED: ${r.error}`;
-  const lost = r.lost ? `  LOST ${r.lost} !!` : '';
-  return `${Math.round(r.delivered_per_s)}/s  p99 ${r.lat_us_p99} us  cpu ${r.cpu_s} s (${r.cpu_us_per_msg} us/msg)  rss ${r.rss_mb} MB${lost}`;
+  const connects = def.unit === 'connects/s';
+  const lost = r.lost ? (connects ? `  ${r.lost} FAILED !!` : `  LOST ${r.lost} !!`) : '';
+  return `${Math.round(r.delivered_per_s)}/s  p99 ${r.lat_us_p99} us  cpu ${r.cpu_s} s (${r.cpu_us_per_msg} us/${connects ? 'conn' : 'msg'})  ` +
+    `rss ${r.rss_mb} MB  loader ${r.loadgen_cpu_pct}% cpu${lost}`;
 }
 
 function median(xs) {
