@@ -13,8 +13,6 @@ import { PacketType, type PublishPacket } from './packets.js';
 import { MqttError, ReasonCode } from './reason-codes.js';
 
 export function handlePublish(conn: MqttConnection, session: Session, p: PublishPacket): void {
-  // junction_publish_ack_latency_seconds: from here to the PUBACK/PUBREC written.
-  const since = p.qos > 0 ? performance.now() : 0;
   const s = conn.settings;
   const v5 = conn.version === 5;
   let topic = p.topic;
@@ -33,7 +31,6 @@ export function handlePublish(conn: MqttConnection, session: Session, p: Publish
     throw new MqttError(ReasonCode.ProtocolError, 'empty topic name without a topic alias');
   }
   const bad = validateTopicName(topic, s.topicLimits);
-  if (bad && (bad.error === 'too-long' || bad.error === 'too-deep')) conn.core.stats.topicLimitRefused++;
   if (bad) throw new MqttError(ReasonCode.TopicNameInvalid, `topic name ${bad.reason}`); // [MQTT-3.3.2-2] [MQTT-4.7.3-1]
   if (p.retain && !s.retainAvailable) throw new MqttError(ReasonCode.RetainNotSupported, 'retain not supported'); // [MQTT-3.3.1-?]
 
@@ -69,7 +66,7 @@ export function handlePublish(conn: MqttConnection, session: Session, p: Publish
   // A failed write: v5 learns why; a 3.1.1 client gets no acknowledgement and will resend.
   const failed = v5 ? encodeAck(ackType, id, 5, ReasonCode.UnspecifiedError) : undefined;
   if (failed && qos === 2) void durable?.catch(() => session.releaseIncoming(id));
-  conn.ack(encodeAck(ackType, id, conn.version, code), durable, failed, () => conn.core.stats.observeAck('mqtt', qos, since));
+  conn.ack(encodeAck(ackType, id, conn.version, code), durable, failed);
 }
 
 /** A PUBLISH the broker will not route: v5 says why in PUBACK/PUBREC (or DISCONNECT for QoS 0). */
