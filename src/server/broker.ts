@@ -9,6 +9,7 @@ import { Stats } from '../core/stats.js';
 import { Core } from '../core/core.js';
 import type { Logger } from '../core/log.js';
 import type { Connection } from '../core/transport.js';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { chooseEngine } from '../../storage/engine-choice.js';
 import { LevelEngine } from '../../storage/engines/leveldb.js';
 import { RocksEngine } from '../../storage/engines/rocksdb.js';
@@ -20,6 +21,8 @@ import { stompAdapter, type StompSettings } from '../../protocols/stomp/index.js
 import { listenersOf, type Config, type ListenerConfig } from './config.js';
 import { controlAnswers, startControl, type ControlServer } from './control.js';
 import { listen, prepareTls, type ListenerContext, type RunningListener } from './listeners.js';
+import { HttpApp } from './http/app.js';
+import { mountRoutes } from './http/mount.js';
 import { createLogger } from './log.js';
 import { VERSION } from './version.js';
 
@@ -112,6 +115,12 @@ export class Broker {
   private control: ControlServer | undefined;
   /** The broker's own access control (undefined when the caller gave one). */
   private auth: BrokerAccess | undefined;
+  /** The admin API, health, metrics and dashboard (src/server/http; routes in http/mount.ts). */
+  http!: HttpApp;
+  /** The listener of `admin.bind`, when set (then http listeners serve WebSocket upgrades only). */
+  adminListener: RunningListener | undefined;
+  /** Storage open and usable (health: false before start completes and once stop closes it). */
+  storageOpen = false;
 
   private constructor(
     readonly config: Config,
@@ -164,6 +173,16 @@ export class Broker {
     const listeners: RunningListener[] = [];
     const broker = new Broker(config, core, listeners, log, { engine: store.engine, reason: opened.reason });
     broker.auth = auth;
+    broker.storageOpen = true;
+    const app = new HttpApp({
+      broker,
+      tokens: config.admin.tokens,
+      log,
+      unavailable: () => (broker.draining ? 'the broker is shutting down' : !broker.storageOpen ? 'storage is not open' : undefined),
+    });
+    broker.http = app;
+    mountRoutes(app);
+    const serveHttp = (req: IncomingMessage, res: ServerResponse): void => app.handle(req, res);
     const mqtt = mqttAdapter(core, mqttSettings(config));
     const stomp = stompAdapter(core, stompSettings(config, VERSION));
     const ctx: ListenerContext = {
@@ -176,13 +195,25 @@ export class Broker {
         mqtt: 2 * config.mqtt.maxPacketSize + 16,
         stomp: 2 * (config.stomp.maxBodySize + config.stomp.maxHeaders * config.stomp.maxHeaderLine),
       },
+      // With admin.bind the app has its own listener and device http listeners only upgrade.
+      ...(config.admin.bind === undefined ? { http: serveHttp } : {}),
     };
     // All at once: a client that sees one port open finds the others open too, near enough.
     const bound = await Promise.allSettled(specs.map((spec) => listen(spec, ctx, tls.get(spec.name))));
     for (const r of bound) if (r.status === 'fulfilled') listeners.push(r.value);
-    const failed = bound.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    let failed = bound.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    const adminBind = config.admin.bind;
+    if (!failed && adminBind !== undefined) {
+      const spec: ListenerConfig = { name: 'admin', protocol: 'http', host: adminBind.host, port: adminBind.port };
+      try {
+        broker.adminListener = await listen(spec, { ...ctx, http: serveHttp });
+      } catch (err) {
+        failed = { status: 'rejected', reason: err };
+      }
+    }
     if (failed) {
       for (const l of listeners) await l.close();
+      broker.storageOpen = false;
       await core.close();
       throw failed.reason;
     }
@@ -202,6 +233,7 @@ export class Broker {
         ...(l.gateway ? { websocket: l.gateway.paths().join(' ') } : {}),
       });
     }
+    if (broker.adminListener) log.info('listening', { listener: 'admin', protocol: 'http', host: broker.adminListener.host, port: broker.adminListener.port, serves: 'admin API, dashboard, metrics' });
     if (auth) {
       auth.onReload = () => void core.recheckAll();
       auth.watchFiles();
@@ -216,8 +248,14 @@ export class Broker {
     return broker;
   }
 
-  /** Port a listener is bound to (tests start on port 0). */
+  /** Stopping: no new work is taken (health, API 503). */
+  get draining(): boolean {
+    return this.stopping !== undefined;
+  }
+
+  /** Port a listener is bound to (tests start on port 0); 'admin' is the `admin.bind` listener. */
   port(name = 'mqtt'): number {
+    if (name === 'admin' && this.adminListener) return this.adminListener.port;
     const l = this.listeners.find((x) => x.spec.name === name);
     if (!l) throw new Error(`no listener named ${name}`);
     return l.port;
@@ -255,13 +293,15 @@ export class Broker {
 
   private async doStop(): Promise<void> {
     this.log.info('broker stopping', { connections: this.connections.size });
-    const closing = Promise.all(this.listeners.map((l) => l.close()));
+    this.http.closeStreams();
+    const closing = Promise.all([...this.listeners, ...(this.adminListener ? [this.adminListener] : [])].map((l) => l.close()));
     const all = [...this.connections];
     for (const c of all) c.close('shutdown');
     await Promise.all(all.map((c) => c.closed));
     await closing;
     await this.control?.close();
     this.auth?.close();
+    this.storageOpen = false;
     await this.core.close();
     this.log.info('broker stopped');
   }

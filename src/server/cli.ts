@@ -20,6 +20,7 @@ export type CliCommand =
   | { readonly kind: 'data-import'; readonly dataDir: string; readonly engine: 'rocksdb' | 'leveldb'; readonly file: string }
   | { readonly kind: 'certs'; readonly dir: string; readonly clientCn?: string; readonly days?: number }
   | { readonly kind: 'passwd'; readonly file: string; readonly user: string; readonly remove: boolean; readonly passwordStdin: boolean }
+  | { readonly kind: 'token-create'; readonly name: string; readonly role: 'admin' | 'publisher' | 'viewer' }
   | { readonly kind: 'error'; readonly message: string };
 
 interface ConfigFlag {
@@ -138,6 +139,21 @@ const COMMANDS: readonly CommandSpec[] = [
       const passwordStdin = values['password-stdin'] === true;
       if (remove && passwordStdin) return error('--delete takes no password');
       return { kind: 'passwd', file, user, remove, passwordStdin };
+    },
+  },
+  {
+    name: 'token create',
+    summary: 'make an admin API token: prints the token (shown once) and the admin.tokens line with its SHA-256',
+    options: { role: { type: 'string' } },
+    optionHelp: [['--role ROLE', 'viewer | publisher | admin (required); each includes the rights of those before it']],
+    positionals: 'NAME',
+    build(values, positionals) {
+      if (positionals.length !== 1) return error('token create needs exactly one NAME');
+      const name = positionals[0]!;
+      if (!/^[A-Za-z0-9._-]{1,64}$/.test(name)) return error('NAME must be 1-64 letters, digits, . _ or -');
+      const role = values['role'];
+      if (role !== 'admin' && role !== 'publisher' && role !== 'viewer') return error('token create needs --role viewer, publisher or admin');
+      return { kind: 'token-create', name, role };
     },
   },
   {

@@ -15,6 +15,7 @@ import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { dirname, resolve } from 'node:path';
 import { LineCounter, parseDocument } from 'yaml';
+import { ROLES, type Role, type TokenConfig } from './http/auth.js';
 
 // ---------------------------------------------------------------------------------------------
 // Field kinds
@@ -156,6 +157,62 @@ function bindings(doc: string): Field<readonly QueueBinding[]> {
         }
         if (typeof filter !== 'string' || filter === '') return fail(`item ${i + 1}: filter must be a non-empty topic filter, got ${describe(filter)}`);
         out.push({ queue, filter });
+      }
+      return ok(out);
+    },
+  });
+}
+
+/** `admin.bind`: `HOST:PORT`, `[IPv6]:PORT` or a bare port (then 127.0.0.1), for the admin listener. */
+export interface AdminBind {
+  readonly host: string;
+  readonly port: number;
+}
+
+function hostPort(doc: string): Field<AdminBind | undefined> {
+  const expected = 'HOST:PORT such as 127.0.0.1:8081 (or [::1]:8081, or a port alone for 127.0.0.1)';
+  return new Field<AdminBind | undefined>({
+    default: undefined,
+    defaultText: 'none: the API is served on the http listeners',
+    expected,
+    doc,
+    read(value) {
+      const text = typeof value === 'number' ? String(value) : value;
+      if (typeof text !== 'string') return fail(`wrong type: expected ${expected}, got ${describe(value)}`);
+      const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:\s\[\]]+))?:?(\d{1,5})$/.exec(text.trim());
+      const port = m ? Number(m[3]) : NaN;
+      if (!m || port > U16 || (m[1] === undefined && m[2] === undefined && text.includes(':'))) {
+        return fail(`expected ${expected}, got ${describe(value)}`);
+      }
+      return ok({ host: m[1] ?? m[2] ?? '127.0.0.1', port });
+    },
+  });
+}
+
+function adminTokens(doc: string): Field<readonly TokenConfig[]> {
+  const shape = '{ name: NAME, sha256: HEX, role: ROLE }';
+  const expected = `a list of ${shape}`;
+  return new Field<readonly TokenConfig[]>({
+    default: [],
+    defaultText: 'none (the API answers 401 until one is added)',
+    expected,
+    doc,
+    read(value) {
+      if (!Array.isArray(value)) return fail(`wrong type: expected ${expected}, got ${describe(value)}`);
+      const out: TokenConfig[] = [];
+      for (const [i, item] of value.entries()) {
+        const at = `item ${i + 1}`;
+        if (!isMapping(item)) return fail(`${at}: expected ${shape}, got ${describe(item)}`);
+        for (const k of Object.keys(item)) {
+          if (k === 'token') return fail(`${at}: token: the config holds the token's sha256 only; \`junction token create\` prints the line to add`);
+          if (k !== 'name' && k !== 'sha256' && k !== 'role') return fail(`${at}: unknown key ${k} (known: name, sha256, role)`);
+        }
+        const { name, sha256, role } = item;
+        if (typeof name !== 'string' || !/^[A-Za-z0-9._-]{1,64}$/.test(name)) return fail(`${at}: name: expected 1-64 letters, digits, . _ -, got ${describe(name)}`);
+        if (out.some((t) => t.name === name)) return fail(`${at}: name: ${name} is the name of another token too`);
+        if (typeof sha256 !== 'string' || !/^[0-9a-fA-F]{64}$/.test(sha256)) return fail(`${at}: sha256: expected 64 hex digits, got ${describe(sha256)}`);
+        if (typeof role !== 'string' || !(ROLES as readonly string[]).includes(role)) return fail(`${at}: role: expected one of ${ROLES.join(', ')}, got ${describe(role)}`);
+        out.push({ name, sha256: sha256.toLowerCase(), role: role as Role });
       }
       return ok(out);
     },
@@ -616,6 +673,10 @@ const SCHEMA = {
     ),
     dir: path('./data', 'data directory; relative to the config file (in a file) or to the working directory (flag, default)'),
     sync: boolean(true, 'fsync each write batch before acknowledging'),
+  },
+  admin: {
+    bind: hostPort('HOST:PORT of a listener of its own for the admin API, dashboard and metrics; the http listeners then serve WebSocket upgrades only'),
+    tokens: adminTokens('admin API tokens: name, SHA-256 of the token, role (viewer < publisher < admin); `junction token create NAME --role ROLE` makes one'),
   },
   log: {
     level: oneOf(LOG_LEVELS, 'info', 'least severe level written'),

@@ -9,7 +9,7 @@
  * a TLS port) is logged with the peer address and counted in `tlsHandshakeFailures`; it touches no
  * other connection.
  */
-import http from 'node:http';
+import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import https from 'node:https';
 import net from 'node:net';
 import tls from 'node:tls';
@@ -32,6 +32,11 @@ export interface ListenerContext {
   readonly handshakeTimeoutMs: number;
   /** Largest WebSocket message accepted per protocol. */
   readonly maxMessage: { readonly mqtt: number; readonly stomp: number };
+  /**
+   * Plain HTTP requests on http listeners (the admin API, health, metrics, dashboard: HttpApp).
+   * Absent: only WebSocket upgrades are served (`admin.bind` moved the app to its own listener).
+   */
+  readonly http?: (req: IncomingMessage, res: ServerResponse) => void;
 }
 
 export class ListenerError extends Error {
@@ -79,6 +84,11 @@ export class RunningListener {
   get port(): number {
     const a = this.server.address();
     return typeof a === 'object' && a ? a.port : this.spec.port;
+  }
+
+  /** Bound and accepting (health: a configured listener that is not is a failed check). */
+  get running(): boolean {
+    return this.server.listening;
   }
 
   get host(): string {
@@ -160,18 +170,31 @@ export async function listen(spec: ListenerSpec, ctx: ListenerContext, tlsMateri
     } else {
       server = http.createServer({ noDelay: true });
     }
-    gateway = new WebSocketGateway(
-      spec.name,
-      spec.websocket!,
-      {
-        mqtt: { protocol: 'mqtt', maxPayload: ctx.maxMessage.mqtt, accept: ctx.adapters.mqtt },
-        stomp: { protocol: 'stomp', maxPayload: ctx.maxMessage.stomp, accept: ctx.adapters.stomp },
-      },
-      log,
-      stats,
-      (socket) => identities.get(socket),
-    );
-    gateway.attach(server as http.Server);
+    if (spec.websocket) {
+      gateway = new WebSocketGateway(
+        spec.name,
+        spec.websocket,
+        {
+          mqtt: { protocol: 'mqtt', maxPayload: ctx.maxMessage.mqtt, accept: ctx.adapters.mqtt },
+          stomp: { protocol: 'stomp', maxPayload: ctx.maxMessage.stomp, accept: ctx.adapters.stomp },
+        },
+        log,
+        stats,
+        (socket) => identities.get(socket),
+        ctx.http,
+      );
+      gateway.attach(server as http.Server);
+    } else {
+      // The admin listener (`admin.bind`): HTTP only, no WebSocket endpoints.
+      const handler = ctx.http;
+      server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+        if (handler) return handler(req, res);
+        res.writeHead(404, { 'Content-Type': 'text/plain; charset=utf-8' }).end('not found\n');
+      });
+      server.on('upgrade', (_req: IncomingMessage, socket: net.Socket) => {
+        socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+      });
+    }
   } else {
     const accept = ctx.adapters[spec.protocol];
     server = tlsMaterial

@@ -15,6 +15,7 @@ import { StoreOpenError } from '../../storage/store.js';
 import { ImportError } from '../../storage/export.js';
 import { dataExport, dataImport } from './data-commands.js';
 import { makeDevCerts } from './certs.js';
+import { tokenCreateText } from './http/token-command.js';
 
 
 async function start(configFile: string | undefined, overrides: ConfigOverrides): Promise<void> {
@@ -94,6 +95,9 @@ switch (cmd.kind) {
     break;
   case 'certs':
     process.exit(makeDevCerts(cmd.dir, cmd.clientCn, cmd.days));
+  case 'token-create':
+    process.stdout.write(tokenCreateText(cmd.name, cmd.role));
+    break;
     break;
   case 'passwd':
     try {

@@ -127,6 +127,8 @@ export class WebSocketGateway {
     private readonly stats: Stats,
     /** Identity from the client certificate of a wss connection (the listener's TLS checks). */
     private readonly identityOf: (socket: Socket) => string | undefined,
+    /** Plain HTTP requests (the HttpApp); absent: 404, or 426 on an endpoint path. */
+    private readonly http?: (req: IncomingMessage, res: ServerResponse) => void,
   ) {
     for (const [path, endpoint] of [
       [config.mqttPath, endpoints.mqtt],
@@ -198,10 +200,14 @@ export class WebSocketGateway {
     });
   }
 
-  /** Plain HTTP requests: nothing is served yet but the upgrade (the dashboard and API come later). */
+  /**
+   * Plain HTTP requests: an endpoint path answers 426 (a WebSocket client is needed); anything
+   * else goes to the HttpApp when this listener serves it (no `admin.bind`), else 404.
+   */
   private request(req: IncomingMessage, res: ServerResponse): void {
     const path = pathOf(req);
     const ws = this.endpoints.has(path);
+    if (!ws && this.http) return this.http(req, res);
     res.writeHead(ws ? 426 : 404, { 'Content-Type': 'text/plain; charset=utf-8', ...(ws ? { Upgrade: 'websocket' } : {}) });
     res.end(ws ? `${path} is a WebSocket endpoint: connect with a WebSocket client\n` : `not found; WebSocket endpoints: ${this.paths().join(', ')}\n`);
   }
