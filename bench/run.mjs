@@ -504,7 +504,7 @@ function printTable(scenario, def, opts, summary, baseline, twin) {
       n(s.median_lat_us_p99),
       s.peak_rss_mb === null ? '-' : s.peak_rss_mb.toFixed(1),
       s.median_cpu_s === null ? '-' : s.median_cpu_s.toFixed(2),
-      s.median_cpu_us_per_msg === null ? '-' : String(s.median_cpu_us_per_msg),
+      n(s.median_cpu_us_per_msg),
       s.lost === 0 ? '0' : `${s.lost} !!`,
       n(s.median_loadgen_cpu_pct),
       (s.ratio === null ? '-' : s.ratio.toFixed(2)) + failed,
