@@ -31,6 +31,8 @@ export class BatchWriter {
   private scheduled = false;
   /** Ops ever queued; lets a caller tell whether its own work added any. */
   private queued = 0;
+  /** Told after each successful commit: its duration in seconds and its number of ops (metrics). */
+  onCommit: ((seconds: number, ops: number) => void) | undefined;
 
   constructor(
     private readonly store: Store,
@@ -77,6 +79,7 @@ export class BatchWriter {
     if (!batch || this.writing) return;
     this.collecting = undefined;
     this.writing = batch;
+    const started = performance.now();
     // A store that throws instead of rejecting must fail only this batch: thrown here, in a
     // setImmediate, it would crash the process and leave `writing` set, stopping all later writes.
     let written: Promise<void>;
@@ -86,7 +89,10 @@ export class BatchWriter {
       written = Promise.reject(err);
     }
     written.then(
-      () => this.finish(batch, undefined),
+      () => {
+        this.onCommit?.((performance.now() - started) / 1000, batch.ops.length);
+        this.finish(batch, undefined);
+      },
       (err: unknown) => this.finish(batch, err ?? new Error('write failed')),
     );
   };

@@ -11,8 +11,12 @@
 import type { Core } from '../../src/core/core.js';
 import type { Identity } from '../../src/core/access.js';
 import type { Logger } from '../../src/core/log.js';
+import type { ClientInfo } from '../../src/core/presence.js';
 import type { CloseReason, Delivery, Outlet, SendResult, Session } from '../../src/core/session.js';
+import type { CloseKind, EndpointStats } from '../../src/core/stats.js';
+import { TokenBucket } from '../../src/core/token-bucket.js';
 import type { Connection, Transport } from '../../src/core/transport.js';
+import type { TraceEvent, TraceFields } from '../../src/core/tracing.js';
 import { expiryLeft, subscriptionIds } from './convert.js';
 import { Output } from '../common/output.js';
 import { Framer, decodeConnect, decodePacket } from './decode.js';
@@ -32,7 +36,24 @@ const CLOSE_CODES: Record<CloseReason, number> = {
   shutdown: ReasonCode.ServerShuttingDown,
   kicked: ReasonCode.AdministrativeAction,
   expired: ReasonCode.AdministrativeAction,
+  'auth-revoked': ReasonCode.AdministrativeAction,
 };
+
+/** How each broker-side close is counted (junction_connections_closed_total, presence events). */
+const CLOSE_KINDS: Record<CloseReason, CloseKind> = {
+  'taken-over': 'takeover',
+  shutdown: 'server_shutdown',
+  kicked: 'kicked',
+  expired: 'kicked',
+  'auth-revoked': 'auth_revoked',
+};
+
+/** The close reason of a connection ended with `code` and no more specific reason set. */
+function closeKindOf(code: number | undefined): CloseKind {
+  if (code === undefined) return 'socket_error';
+  if (code === ReasonCode.KeepAliveTimeout) return 'keepalive_timeout';
+  return 'protocol_error';
+}
 
 export class MqttConnection implements Outlet, Connection {
   state: State = 'awaiting-connect';
@@ -54,6 +75,15 @@ export class MqttConnection implements Outlet, Connection {
   readonly aliasesIn = new Map<number, string>();
   /** QoS 1/2 publishes whose acknowledgement is waiting for disk. */
   acksWaiting = 0;
+  /** This listener's connection and byte counters. */
+  readonly endpoint: EndpointStats;
+  /** Set once CONNECT is accepted: reported to core.presence when the connection closes. */
+  client: ClientInfo | undefined;
+  /** Why the connection ends, when the place that ends it knows better than its reason code. */
+  closeKind: CloseKind | undefined;
+  /** PUBLISH packets received and sent (admin API: msgsIn, msgsOut). */
+  msgsIn = 0;
+  msgsOut = 0;
 
   readonly closed: Promise<void>;
   private resolveClosed!: () => void;
@@ -65,6 +95,11 @@ export class MqttConnection implements Outlet, Connection {
   private aliasesOut: Map<string, number> | undefined;
   private readonly output: Output;
   private ackTail: Promise<void> | undefined;
+  /** limits.publishRate, once the connection is open; with the pause that it imposes. */
+  private publishBucket: TokenBucket | undefined;
+  private rateTimer: NodeJS.Timeout | undefined;
+  private rateLimited = 0;
+  private rateLoggedAt = 0;
   private readonly pub: { -readonly [K in keyof PublishOptions]: PublishOptions[K] } = {
     version: 4,
     qos: 0,
@@ -84,7 +119,8 @@ export class MqttConnection implements Outlet, Connection {
     readonly settings: MqttSettings,
   ) {
     this.framer = new Framer(settings.maxPacketSize);
-    this.output = new Output(transport.stream, settings.outputBufferLimit, (n) => (core.stats.bytesSent += n));
+    this.endpoint = core.stats.endpoint(transport.listener, 'mqtt');
+    this.output = new Output(transport.stream, settings.outputBufferLimit, this.onSent, settings.drainTimeoutMs, this.onStalled);
     this.log = core.log.child({ remote: transport.remoteAddress, listener: transport.listener });
     this.closed = new Promise((resolve) => (this.resolveClosed = resolve));
     const stream = transport.stream;
@@ -93,7 +129,11 @@ export class MqttConnection implements Outlet, Connection {
     stream.on('error', (err: Error) => this.log.debug('socket error', { clientId: this.clientId, error: err.message }));
     stream.on('close', () => this.end(undefined, 'connection lost', true));
     // Nothing beyond the socket is kept for a client until its CONNECT is valid.
-    this.timer = setTimeout(() => this.end(undefined, 'no CONNECT within the connect timeout', true), settings.connectTimeoutMs);
+    this.timer = setTimeout(() => {
+      core.stats.connectTimeouts++;
+      this.log.info('connect timeout', { reason: `no valid CONNECT within ${settings.connectTimeoutMs / 1000} s`, state: this.state });
+      this.end(undefined, 'no CONNECT within the connect timeout', true);
+    }, settings.connectTimeoutMs);
   }
 
   /** A method, not a field read, so that checks after an await are not narrowed away by TypeScript. */
@@ -141,7 +181,13 @@ export class MqttConnection implements Outlet, Connection {
     if (buf.length > this.clientMaxPacketSize) return 'dropped';
     if (newAlias) this.aliasesOut!.set(msg.topic, o.topicAlias);
     this.write(buf);
-    this.core.stats.messagesSent++;
+    this.msgsOut++;
+    if (this.core.tracing.on) this.trace('deliver', msg.topic, { qos: d.qos, packetId: d.id, retain: d.retain, dup: o.dup, payload: msg.payload });
+    const stats = this.core.stats;
+    stats.messagesSent++;
+    stats.delivered[d.qos]!++; // MESSAGE_SOURCES index 0: mqtt
+    stats.publishBytesOut += msg.payload.length;
+    if (d.redelivery) stats.redeliveredBy[0]!++;
     return this.writable ? 'sent' : 'full';
   }
 
@@ -150,15 +196,28 @@ export class MqttConnection implements Outlet, Connection {
   }
 
   close(reason: CloseReason): void {
-    this.end(CLOSE_CODES[reason], reason, reason !== 'taken-over');
+    this.closeKind ??= CLOSE_KINDS[reason];
+    if (reason === 'kicked') this.log.info('client kicked', { evt: 'client.kicked', clientId: this.clientId, username: this.identity?.username, peer: this.transport.remoteAddress, protocol: 'mqtt' });
+    this.end(CLOSE_CODES[reason], reason === 'auth-revoked' ? 'credentials no longer valid after a configuration reload' : reason, reason !== 'taken-over');
+  }
+
+  /** A trace event about this client (call only when `core.tracing.on`). */
+  trace(evt: TraceEvent, topic: string | undefined, fields: TraceFields): void {
+    this.core.tracing.emit(evt, { clientId: this.clientId, peer: this.transport.remoteAddress, topic }, fields);
   }
 
   // -- output ---------------------------------------------------------------------------------
 
   write(buf: Buffer): void {
     if (this.state === 'closed') return;
+    this.core.stats.mqttPacketsOut[buf[0]! >> 4]!++; // one packet per buffer, type in the first 4 bits
     this.output.write(buf);
   }
+
+  private readonly onSent = (n: number): void => {
+    this.core.stats.bytesSent += n;
+    this.endpoint.bytesOut += n;
+  };
 
   /**
    * Sends an acknowledgement once `durable` (the writes its PUBLISH caused) is on disk, in the order
@@ -186,7 +245,13 @@ export class MqttConnection implements Outlet, Connection {
     if (this.ackTail === tail) this.ackTail = undefined;
     if (buf && this.state !== 'closed') {
       this.write(buf);
-      after?.();
+      // This runs in a promise callback: a throw would reject `tail` with no one to handle it, and
+      // an unhandled rejection ends the process. It ends this connection instead.
+      try {
+        after?.();
+      } catch (err) {
+        this.fail(err);
+      }
     }
   }
 
@@ -195,6 +260,7 @@ export class MqttConnection implements Outlet, Connection {
   private readonly onData = (chunk: Buffer): void => {
     this.lastRead = Date.now();
     this.core.stats.bytesReceived += chunk.length;
+    this.endpoint.bytesIn += chunk.length;
     this.framer.push(chunk);
     this.process();
   };
@@ -207,6 +273,7 @@ export class MqttConnection implements Outlet, Connection {
     const f = this.framer;
     try {
       while (!this.paused && this.state !== 'closed' && f.next()) {
+        this.core.stats.mqttPacketsIn[f.type]!++;
         if (this.state === 'awaiting-connect') {
           if (f.type !== PacketType.CONNECT) {
             // [MQTT-3.1.0-1]: the first packet must be CONNECT; nothing to answer.
@@ -233,18 +300,23 @@ export class MqttConnection implements Outlet, Connection {
     const session = this.session!;
     switch (p.type) {
       case PacketType.PUBLISH:
+        this.msgsIn++;
+        if (this.publishBucket) this.takePublishToken();
         handlePublish(this, session, p);
         break;
       case PacketType.PUBACK:
+        if (this.core.tracing.on) this.trace('ack', undefined, { packet: 'PUBACK', packetId: p.packetId, code: p.reasonCode });
         // An error reason code (v5) refuses the message: a queue dead-letters it, as for PUBREC below.
         if (p.reasonCode >= 0x80) session.rejected(p.packetId);
         // An unknown id is tolerated: after a takeover the client may ack what the old connection sent.
         else session.acked(p.packetId);
         break;
       case PacketType.PUBCOMP:
+        if (this.core.tracing.on) this.trace('ack', undefined, { packet: 'PUBCOMP', packetId: p.packetId });
         session.acked(p.packetId);
         break;
       case PacketType.PUBREC:
+        if (this.core.tracing.on) this.trace('ack', undefined, { packet: 'PUBREC', packetId: p.packetId, code: p.reasonCode });
         if (p.reasonCode >= 0x80) session.rejected(p.packetId);
         else if (!session.received(p.packetId)) {
           this.write(encodeAck(PacketType.PUBREL, p.packetId, this.version, ReasonCode.PacketIdentifierNotFound));
@@ -278,6 +350,50 @@ export class MqttConnection implements Outlet, Connection {
     this.transport.stream.pause();
   }
 
+  /**
+   * limits.publishRate: a PUBLISH over the rate either ends the connection (v5: 0x96 Message rate
+   * too high; 3.1.1 has no code and is just closed), or is handled and reading pauses until the
+   * bucket is even again (the default, as EMQX's messages_rate: the client is slowed, nothing lost).
+   */
+  private takePublishToken(): void {
+    const now = Date.now();
+    const wait = this.publishBucket!.borrow(now);
+    if (wait === 0) return;
+    const s = this.settings;
+    this.core.stats.publishRateLimited++;
+    this.rateLimited++;
+    // One line per client per 10 s, however fast it keeps hitting the limit.
+    if (now - this.rateLoggedAt >= 10_000) {
+      this.log.warn('publish rate limit reached', { clientId: this.clientId, rate: s.publishRate, burst: s.publishBurst, action: s.publishRateAction, times: this.rateLimited });
+      this.rateLoggedAt = now;
+      this.rateLimited = 0;
+    }
+    if (s.publishRateAction === 'disconnect') throw new MqttError(ReasonCode.MessageRateTooHigh, `more than ${s.publishRate} PUBLISH a second`);
+    this.pause();
+    this.rateTimer = setTimeout(() => {
+      this.rateTimer = undefined;
+      this.resume();
+    }, wait);
+  }
+
+  /** The output stayed over its limit for the drain timeout with nothing read by the client. */
+  private readonly onStalled = (): void => {
+    if (this.state === 'closed') return;
+    this.core.stats.slowConsumers++;
+    this.closeKind = 'slow_consumer';
+    this.log.warn('slow consumer disconnected', {
+      evt: 'slow_consumer.disconnected',
+      clientId: this.clientId,
+      peer: this.transport.remoteAddress,
+      protocol: 'mqtt',
+      waiting: this.output.waiting,
+      reason: `nothing read for ${this.settings.drainTimeoutMs / 1000} s with the output buffer full`,
+    });
+    // It would not read a DISCONNECT either; what waits for it is dropped with the socket.
+    this.end(undefined, 'slow consumer', true);
+    this.transport.stream.destroy();
+  };
+
   private resume(): void {
     if (this.state === 'closed') return;
     this.paused = false;
@@ -297,6 +413,7 @@ export class MqttConnection implements Outlet, Connection {
     this.lastRead = Date.now();
     if (this.keepAliveMs > 0) this.armKeepAlive(this.keepAliveMs * 1.5);
     this.aliasesOut = this.version === 5 && this.clientTopicAliasMaximum > 0 ? new Map() : undefined;
+    if (this.settings.publishRate > 0) this.publishBucket = new TokenBucket(this.settings.publishRate, this.settings.publishBurst, Date.now());
     this.log = this.log.child({ clientId: this.clientId });
   }
 
@@ -315,6 +432,7 @@ export class MqttConnection implements Outlet, Connection {
   fail(err: unknown): void {
     if (err instanceof MqttError) {
       this.core.stats.protocolErrors++;
+      if (err.code === ReasonCode.PacketTooLarge) this.core.stats.packetsTooLarge++;
       this.end(err.code, err.message, true);
       return;
     }
@@ -330,6 +448,7 @@ export class MqttConnection implements Outlet, Connection {
     if (this.state === 'closed') return;
     const wasOpen = this.state === 'open';
     const stream = this.transport.stream;
+    if (this.state === 'connecting' && code === ReasonCode.UnsupportedProtocolVersion) this.endpoint.reject('unsupported_protocol');
     if (code !== undefined && !stream.destroyed) {
       if (wasOpen && this.version === 5) this.write(encodeDisconnect(code, this.requestProblemInfo ? why : undefined));
       else if (this.state === 'connecting') {
@@ -339,17 +458,22 @@ export class MqttConnection implements Outlet, Connection {
       }
     }
     this.output.flush();
+    this.output.close();
     this.state = 'closed';
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
+    if (this.rateTimer) clearTimeout(this.rateTimer);
     const level = code === undefined || code < 0x80 || code === ReasonCode.SessionTakenOver || code === ReasonCode.ServerShuttingDown ? 'info' : 'warn';
     if (wasOpen || code !== undefined) {
       this.log[level]('client disconnected', {
+        ...(wasOpen ? { evt: 'client.disconnected', closeReason: this.closeKind ?? closeKindOf(code), peer: this.transport.remoteAddress, protocol: 'mqtt', username: this.identity?.username } : {}),
         clientId: this.clientId,
         reason: why,
         ...(code !== undefined ? { code: reasonName(code) } : {}),
       });
     }
+    if (this.core.tracing.on) this.trace('disconnect', undefined, { reason: why, ...(code !== undefined ? { code: reasonName(code) } : {}), closeReason: this.closeKind ?? closeKindOf(code) });
+    if (this.client) this.core.presence.disconnected(this.client, this.closeKind ?? closeKindOf(code));
     const session = this.session;
     if (session) {
       this.core.sessions.disconnect(session, this, {

@@ -4,8 +4,10 @@
  */
 import { randomBytes } from 'node:crypto';
 import { isUtf8 } from 'node:buffer';
+import type { LogFields } from '../../src/core/log.js';
 import type { Qos } from '../../src/core/message.js';
 import type { Session, Will } from '../../src/core/session.js';
+import { MQTT_VERSIONS, type RejectKind } from '../../src/core/stats.js';
 import { NEVER_EXPIRES } from '../../src/core/sessions.js';
 import { validateTopicName } from '../../src/core/topic.js';
 import type { MqttConnection } from './connection.js';
@@ -14,12 +16,36 @@ import { encodeConnack, type ConnackProperties } from './encode.js';
 import type { ConnectPacket } from './packets.js';
 import { MqttError, ReasonCode, toV3ReturnCode } from './reason-codes.js';
 
+/** How a CONNACK refusal is counted in junction_connections_rejected_total. */
+function rejectKindOf(code: number): RejectKind {
+  switch (code) {
+    case ReasonCode.BadUserNameOrPassword:
+      return 'bad_credentials';
+    case ReasonCode.Banned:
+      return 'banned';
+    case ReasonCode.ClientIdentifierNotValid:
+      return 'client_id_rejected';
+    case ReasonCode.UnsupportedProtocolVersion:
+      return 'unsupported_protocol';
+    // The broker cannot take a client now: stopping, or its storage failed.
+    case ReasonCode.ServerUnavailable:
+    case ReasonCode.ServerBusy:
+    case ReasonCode.ServerShuttingDown:
+      return 'draining';
+    default:
+      return 'not_authorized';
+  }
+}
+
 /** Refuses the connection with CONNACK `code` (mapped to a 3.1.1 return code for old clients). */
-function refuse(conn: MqttConnection, code: number, why: string): void {
+function refuse(conn: MqttConnection, code: number, why: string, fields?: LogFields): void {
   const v = conn.version;
-  conn.write(encodeConnack(v, false, v === 5 ? code : toV3ReturnCode(code)));
+  const sent = v === 5 ? code : toV3ReturnCode(code);
+  conn.write(encodeConnack(v, false, sent));
+  if (conn.core.tracing.on) conn.trace('connack', undefined, { code: sent, reason: why });
   conn.core.stats.connectionsRejected++;
-  conn.log.warn('connection refused', { clientId: conn.clientId, reason: why, code });
+  conn.endpoint.reject(rejectKindOf(code));
+  conn.log.warn('connection refused', { clientId: conn.clientId, reason: why, code, ...fields });
   conn.end(undefined, why, false);
 }
 
@@ -40,12 +66,16 @@ export async function handleConnect(conn: MqttConnection, p: ConnectPacket): Pro
   let clientId = p.clientId;
   let assigned: string | undefined;
   conn.clientId = clientId;
+  if (conn.core.tracing.on) {
+    conn.trace('connect', undefined, { protocol: 'mqtt', version: p.version, username: p.username, cleanStart: p.cleanStart, keepAlive: p.keepAlive, will: p.will !== undefined });
+  }
 
   if (p.props.authMethod !== undefined) {
     // No enhanced authentication method is available yet [MQTT-4.12.0-1].
     return refuse(conn, ReasonCode.BadAuthenticationMethod, `authentication method ${p.props.authMethod} not supported`);
   }
   if (Buffer.byteLength(clientId) > s.maxClientIdLength) {
+    conn.core.stats.clientIdTooLong++;
     return refuse(conn, ReasonCode.ClientIdentifierNotValid, 'client identifier too long');
   }
   if (clientId.length === 0) {
@@ -80,6 +110,7 @@ export async function handleConnect(conn: MqttConnection, p: ConnectPacket): Pro
   if (p.will) {
     const w = p.will;
     const bad = validateTopicName(w.topic, s.topicLimits);
+    if (bad && (bad.error === 'too-long' || bad.error === 'too-deep')) conn.core.stats.topicLimitRefused++;
     if (bad) throw new MqttError(ReasonCode.TopicNameInvalid, `will topic ${bad.reason}`); // [MQTT-3.1.3-?]
     if (w.retain && !s.retainAvailable) return refuse(conn, ReasonCode.RetainNotSupported, 'will retain not supported');
     if (w.props.payloadFormat === 1 && !isUtf8(w.payload)) {
@@ -113,7 +144,13 @@ export async function handleConnect(conn: MqttConnection, p: ConnectPacket): Pro
   if (conn.isClosed()) return; // the socket went away while we waited
   if (!auth.ok) {
     const code = auth.reason === 'bad-credentials' ? ReasonCode.BadUserNameOrPassword : auth.reason === 'banned' ? ReasonCode.Banned : ReasonCode.NotAuthorized;
-    return refuse(conn, code, `authentication failed: ${auth.reason}`);
+    return refuse(conn, code, `authentication failed: ${auth.reason}`, {
+      evt: 'auth.failed',
+      username: p.username,
+      peer: conn.transport.remoteAddress,
+      protocol: 'mqtt',
+      authReason: auth.reason,
+    });
   }
   conn.identity = auth.identity;
 
@@ -159,10 +196,31 @@ export async function handleConnect(conn: MqttConnection, p: ConnectPacket): Pro
   if (present) conn.core.recheck(session);
   // [MQTT-3.2.2-2] Session Present is 0 whenever Clean Start was set.
   conn.write(encodeConnack(p.version, present && !p.cleanStart, ReasonCode.Success, props));
+  if (conn.core.tracing.on) conn.trace('connack', undefined, { code: 0, sessionPresent: present && !p.cleanStart });
   conn.core.stats.connectionsAccepted++;
   conn.opened(session, keepAlive);
-  conn.log.info('client connected', {
+  conn.client = {
     clientId,
+    protocol: 'mqtt',
+    version: MQTT_VERSIONS[p.version - 3]!,
+    versionIndex: p.version - 3,
+    protoVer: p.version,
+    listener: conn.transport.listener,
+    remoteAddress: conn.transport.remoteAddress,
+    localPort: (conn.transport.stream as { localPort?: number }).localPort ?? 0,
+    username: conn.identity.username,
+    keepalive: keepAlive,
+    cleanStart: p.cleanStart,
+    expiryInterval: expiry,
+    connectedAt: Date.now(),
+    endpoint: conn.endpoint,
+  };
+  conn.core.presence.connected(conn.client);
+  conn.log.info('client connected', {
+    evt: 'client.connected',
+    clientId,
+    peer: conn.transport.remoteAddress,
+    protocol: 'mqtt',
     version: p.version,
     cleanStart: p.cleanStart,
     keepAlive,

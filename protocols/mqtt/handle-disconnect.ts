@@ -16,5 +16,6 @@ export function handleDisconnect(conn: MqttConnection, p: DisconnectPacket): voi
     expiry = Math.min(asked, conn.settings.maxSessionExpiry);
   }
   const withWill = p.reasonCode === ReasonCode.DisconnectWithWillMessage;
+  conn.closeKind = 'client_disconnect';
   conn.end(undefined, withWill ? 'client disconnected with will' : 'client disconnected', withWill, !withWill, expiry);
 }

@@ -13,6 +13,8 @@ import { PacketType, type PublishPacket } from './packets.js';
 import { MqttError, ReasonCode } from './reason-codes.js';
 
 export function handlePublish(conn: MqttConnection, session: Session, p: PublishPacket): void {
+  // junction_publish_ack_latency_seconds: from here to the PUBACK/PUBREC written.
+  const since = p.qos > 0 ? performance.now() : 0;
   const s = conn.settings;
   const v5 = conn.version === 5;
   let topic = p.topic;
@@ -31,6 +33,7 @@ export function handlePublish(conn: MqttConnection, session: Session, p: Publish
     throw new MqttError(ReasonCode.ProtocolError, 'empty topic name without a topic alias');
   }
   const bad = validateTopicName(topic, s.topicLimits);
+  if (bad && (bad.error === 'too-long' || bad.error === 'too-deep')) conn.core.stats.topicLimitRefused++;
   if (bad) throw new MqttError(ReasonCode.TopicNameInvalid, `topic name ${bad.reason}`); // [MQTT-3.3.2-2] [MQTT-4.7.3-1]
   if (p.retain && !s.retainAvailable) throw new MqttError(ReasonCode.RetainNotSupported, 'retain not supported'); // [MQTT-3.3.1-?]
 
@@ -59,19 +62,29 @@ export function handlePublish(conn: MqttConnection, session: Session, p: Publish
     return reject(conn, session, p, ReasonCode.NotAuthorized, `not authorized to publish to ${topic}`);
   }
   const draft = toDraft(conn.clientId, topic, p.payload, qos, p.retain, p.props, Date.now());
+  const tracing = conn.core.tracing.on;
+  if (tracing) conn.trace('publish.in', topic, { qos, retain: p.retain, packetId: id, dup: p.dup, payload: p.payload });
   const { matched } = conn.core.router.publish(draft);
+  if (tracing) conn.trace('route', topic, { matched });
   if (qos === 0) return;
   const durable = persist.since(mark);
   const code = v5 && matched === 0 ? ReasonCode.NoMatchingSubscribers : ReasonCode.Success;
   // A failed write: v5 learns why; a 3.1.1 client gets no acknowledgement and will resend.
   const failed = v5 ? encodeAck(ackType, id, 5, ReasonCode.UnspecifiedError) : undefined;
   if (failed && qos === 2) void durable?.catch(() => session.releaseIncoming(id));
-  conn.ack(encodeAck(ackType, id, conn.version, code), durable, failed);
+  conn.ack(encodeAck(ackType, id, conn.version, code), durable, failed, () => conn.core.stats.observeAck('mqtt', qos, since));
 }
 
 /** A PUBLISH the broker will not route: v5 says why in PUBACK/PUBREC (or DISCONNECT for QoS 0). */
 function reject(conn: MqttConnection, session: Session, p: PublishPacket, code: number, why: string): void {
-  conn.log.info('publish refused', { clientId: conn.clientId, topic: p.topic, reason: why });
+  const denied = code === ReasonCode.NotAuthorized;
+  conn.log.info('publish refused', {
+    ...(denied ? { evt: 'acl.denied', action: 'publish', username: conn.identity?.username, peer: conn.transport.remoteAddress, protocol: 'mqtt' } : {}),
+    clientId: conn.clientId,
+    topic: p.topic,
+    reason: why,
+  });
+  if (conn.core.tracing.on) conn.trace('drop', p.topic, { reason: denied ? 'not_authorized' : 'payload_format_invalid', qos: p.qos, payload: p.payload });
   if (conn.version !== 5) {
     // 3.1.1 has no way to say no: acknowledge so the client does not resend forever (as Mosquitto).
     if (p.qos === 1) conn.ack(encodeAck(PacketType.PUBACK, p.packetId, conn.version), undefined);

@@ -25,6 +25,7 @@ export function handleSubscribe(conn: MqttConnection, session: Session, p: Subsc
   for (const req of p.subscriptions) {
     const filter = parseFilter(req.filter, s.topicLimits);
     if (isTopicError(filter)) {
+      if (filter.error === 'too-long' || filter.error === 'too-deep') conn.core.stats.topicLimitRefused++;
       codes.push(failure(ReasonCode.TopicFilterInvalid));
       conn.log.info('subscription refused', { clientId: conn.clientId, filter: req.filter, reason: filter.reason });
       continue;
@@ -43,7 +44,24 @@ export function handleSubscribe(conn: MqttConnection, session: Session, p: Subsc
     // The ACL speaks of topics: a shared subscription is checked on its filter, a queue on `$queue/<name>`.
     if (!conn.core.access.authorize(conn.identity!, 'subscribe', filter.filter)) {
       codes.push(v5 ? s.subscribeDeniedCode : 0x80);
-      conn.log.info('subscription refused', { clientId: conn.clientId, filter: req.filter, reason: 'not authorized' });
+      conn.log.info('subscription refused', {
+        evt: 'acl.denied',
+        action: 'subscribe',
+        clientId: conn.clientId,
+        username: conn.identity?.username,
+        peer: conn.transport.remoteAddress,
+        protocol: 'mqtt',
+        topic: req.filter,
+        filter: req.filter,
+        reason: 'not authorized',
+      });
+      continue;
+    }
+    // limits.maxSubscriptions; replacing one of the client's own filters adds none.
+    if (s.maxSubscriptions > 0 && session.subscriptions.size >= s.maxSubscriptions && !session.subscriptions.has(req.filter)) {
+      conn.core.stats.subscriptionsRefused++;
+      codes.push(failure(ReasonCode.QuotaExceeded));
+      conn.log.info('subscription refused', { clientId: conn.clientId, filter: req.filter, reason: `the client has ${s.maxSubscriptions} subscriptions, the limit` });
       continue;
     }
     const sub: Subscription = {
@@ -63,6 +81,9 @@ export function handleSubscribe(conn: MqttConnection, session: Session, p: Subsc
   }
   // A durable session's subscription is on disk before the SUBACK says it exists; retained messages
   // follow the SUBACK [MQTT-3.3.1-9].
+  if (conn.core.tracing.on) {
+    for (const [i, req] of p.subscriptions.entries()) conn.trace('subscribe', req.filter, { qos: req.qos, code: codes[i], ...(identifier !== undefined ? { identifier } : {}) });
+  }
   const sendRetained = (): void => {
     for (const { sub } of retainedToSend) conn.core.router.sendRetained(session, sub);
   };

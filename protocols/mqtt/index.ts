@@ -8,6 +8,7 @@ import type { MqttSettings } from './settings.js';
 
 export type { MqttSettings } from './settings.js';
 export { DEFAULT_MQTT_SETTINGS } from './settings.js';
+export { refuseMqtt } from './refuse.js';
 
 export function mqttAdapter(core: Core, settings: MqttSettings): (transport: Transport) => Connection {
   return (transport) => new MqttConnection(transport, core, settings);

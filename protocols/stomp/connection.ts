@@ -13,12 +13,16 @@ import { randomBytes } from 'node:crypto';
 import type { Identity } from '../../src/core/access.js';
 import type { Core } from '../../src/core/core.js';
 import type { Logger } from '../../src/core/log.js';
+import type { TraceEvent, TraceFields } from '../../src/core/tracing.js';
+import type { ClientInfo } from '../../src/core/presence.js';
 import type { CloseReason, Delivery, Outlet, SendResult, Session, Subscription } from '../../src/core/session.js';
+import { STOMP_SERVER_FRAMES, stompFrameIndex, type CloseKind, type EndpointStats } from '../../src/core/stats.js';
+import { TokenBucket } from '../../src/core/token-bucket.js';
 import type { Connection, Transport } from '../../src/core/transport.js';
 import { Output } from '../common/output.js';
 import { messageHeaders } from './convert.js';
 import { queueDestination, topicDestination } from './destinations.js';
-import { FrameError, FrameParser, header, serializeFrame, type Frame, type StompVersion } from './frame.js';
+import { FrameError, FrameLimitError, FrameParser, header, serializeFrame, type Frame, type StompVersion } from './frame.js';
 import { handleAck, handleBegin, handleCommitOrAbort, handleConnect, handleSend, handleSubscribe, handleUnsubscribe } from './handle-frames.js';
 import type { StompSettings } from './settings.js';
 
@@ -54,7 +58,22 @@ const CLOSE_MESSAGES: Record<CloseReason, string> = {
   shutdown: 'server shutting down',
   kicked: 'disconnected by an administrator',
   expired: 'session expired',
+  'auth-revoked': 'credentials revoked: the login is no longer valid',
 };
+
+/** How each broker-side close is counted (junction_connections_closed_total, presence events). */
+const CLOSE_KINDS: Record<CloseReason, CloseKind> = {
+  'taken-over': 'takeover',
+  shutdown: 'server_shutdown',
+  kicked: 'kicked',
+  expired: 'kicked',
+  'auth-revoked': 'auth_revoked',
+};
+
+const OUT_CONNECTED = STOMP_SERVER_FRAMES.indexOf('CONNECTED');
+const OUT_MESSAGE = STOMP_SERVER_FRAMES.indexOf('MESSAGE');
+const OUT_RECEIPT = STOMP_SERVER_FRAMES.indexOf('RECEIPT');
+const OUT_ERROR = STOMP_SERVER_FRAMES.indexOf('ERROR');
 
 export class StompConnection implements Outlet, Connection {
   state: State = 'awaiting-connect';
@@ -77,6 +96,20 @@ export class StompConnection implements Outlet, Connection {
   private beatTimer: NodeJS.Timeout | undefined;
   private checkTimer: NodeJS.Timeout | undefined;
   private receiptTail: Promise<void> | undefined;
+  /** limits.publishRate, once the connection is open; with the pause that it imposes. */
+  private publishBucket: TokenBucket | undefined;
+  private rateTimer: NodeJS.Timeout | undefined;
+  private rateLimited = 0;
+  private rateLoggedAt = 0;
+  /** This listener's connection and byte counters. */
+  readonly endpoint: EndpointStats;
+  /** Set once CONNECT is accepted: reported to core.presence when the connection closes. */
+  client: ClientInfo | undefined;
+  /** Why the connection ends (connection metrics, presence events); socket_error when unset. */
+  closeKind: CloseKind | undefined;
+  /** SEND frames received and MESSAGE frames sent (admin API: msgsIn, msgsOut). */
+  msgsIn = 0;
+  msgsOut = 0;
 
   constructor(
     readonly transport: Transport,
@@ -84,7 +117,8 @@ export class StompConnection implements Outlet, Connection {
     readonly settings: StompSettings,
   ) {
     this.parser = new FrameParser(settings.frameLimits);
-    this.output = new Output(transport.stream, settings.outputBufferLimit, (n) => (core.stats.bytesSent += n));
+    this.endpoint = core.stats.endpoint(transport.listener, 'stomp');
+    this.output = new Output(transport.stream, settings.outputBufferLimit, this.onSent, settings.drainTimeoutMs, this.onStalled);
     this.log = core.log.child({ remote: transport.remoteAddress, listener: transport.listener, protocol: 'stomp' });
     this.closed = new Promise((resolve) => (this.resolveClosed = resolve));
     const stream = transport.stream;
@@ -92,7 +126,10 @@ export class StompConnection implements Outlet, Connection {
     stream.on('drain', () => this.session?.drained());
     stream.on('error', (err: Error) => this.log.debug('socket error', { session: this.sessionId, error: err.message }));
     stream.on('close', () => this.end('connection lost'));
-    this.connectTimer = setTimeout(() => this.fail(new StompError('no CONNECT frame within the connect timeout')), settings.connectTimeoutMs);
+    this.connectTimer = setTimeout(() => {
+      core.stats.connectTimeouts++;
+      this.fail(new StompError('no CONNECT frame within the connect timeout'));
+    }, settings.connectTimeoutMs);
   }
 
   isClosed(): boolean {
@@ -112,7 +149,14 @@ export class StompConnection implements Outlet, Connection {
       const dest = sub.queue !== undefined ? queueDestination(sub.queue) : topicDestination(d.message.topic, this.settings.topicMapping);
       const withAck = this.version === '1.2' && sub.ack !== 'auto';
       this.write(serializeFrame('MESSAGE', messageHeaders(d, sub.id, dest, withAck, this.settings.topicMapping), d.message.payload, this.version));
-      this.core.stats.messagesSent++;
+      this.msgsOut++;
+      if (this.core.tracing.on) this.trace('deliver', d.message.topic, { subscription: sub.id, destination: dest, qos: d.qos, ackId: d.id, payload: d.message.payload });
+      const stats = this.core.stats;
+      stats.messagesSent++;
+      stats.delivered[3 + d.qos]!++; // MESSAGE_SOURCES index 1: stomp
+      stats.publishBytesOut += d.message.payload.length;
+      stats.stompFramesOut[OUT_MESSAGE]!++;
+      if (d.redelivery) stats.redeliveredBy[1]!++;
     }
     return this.writable ? 'sent' : 'full';
   }
@@ -121,7 +165,19 @@ export class StompConnection implements Outlet, Connection {
     // STOMP subscriptions are at most "QoS 1": there is no second acknowledgement phase.
   }
 
+  /** The client id in traces and evt lines: the `client-id` header, else the session id. */
+  get clientId(): string {
+    return this.client?.clientId ?? this.sessionId;
+  }
+
+  /** A trace event about this client (call only when `core.tracing.on`). */
+  trace(evt: TraceEvent, topic: string | undefined, fields: TraceFields): void {
+    this.core.tracing.emit(evt, { clientId: this.clientId, peer: this.transport.remoteAddress, topic }, fields);
+  }
+
   close(reason: CloseReason): void {
+    this.closeKind ??= CLOSE_KINDS[reason];
+    if (reason === 'kicked') this.log.info('client kicked', { evt: 'client.kicked', clientId: this.clientId, username: this.identity?.username, peer: this.transport.remoteAddress, protocol: 'stomp' });
     this.sendError(CLOSE_MESSAGES[reason], CLOSE_MESSAGES[reason]);
     this.end(reason);
   }
@@ -134,9 +190,15 @@ export class StompConnection implements Outlet, Connection {
     this.output.write(buf);
   }
 
-  frame(command: string, headers: ReadonlyArray<readonly [string, string]>, body?: Buffer): void {
+  frame(command: 'CONNECTED' | 'RECEIPT', headers: ReadonlyArray<readonly [string, string]>, body?: Buffer): void {
+    this.core.stats.stompFramesOut[command === 'RECEIPT' ? OUT_RECEIPT : OUT_CONNECTED]!++;
     this.write(serializeFrame(command, headers, body, this.version));
   }
+
+  private readonly onSent = (n: number): void => {
+    this.core.stats.bytesSent += n;
+    this.endpoint.bytesOut += n;
+  };
 
   /**
    * Sends RECEIPT `id` (if any) once `durable` is on disk, after every earlier receipt.
@@ -156,7 +218,13 @@ export class StompConnection implements Outlet, Connection {
     const tail: Promise<void> = wait.then(
       () => {
         if (this.receiptTail === tail) this.receiptTail = undefined;
-        if (this.state !== 'closed') send();
+        if (this.state === 'closed') return;
+        // A throw here would reject `tail` with no one to handle it (the process would end).
+        try {
+          send();
+        } catch (err) {
+          this.fail(err);
+        }
       },
       () => {
         if (this.receiptTail === tail) this.receiptTail = undefined;
@@ -172,6 +240,7 @@ export class StompConnection implements Outlet, Connection {
   private readonly onData = (chunk: Buffer): void => {
     this.lastRead = Date.now();
     this.core.stats.bytesReceived += chunk.length;
+    this.endpoint.bytesIn += chunk.length;
     this.parser.push(chunk);
     this.process();
   };
@@ -189,6 +258,8 @@ export class StompConnection implements Outlet, Connection {
   }
 
   private dispatch(f: Frame): void {
+    const kind = stompFrameIndex(f.command);
+    if (kind >= 0) this.core.stats.stompFramesIn[kind]!++;
     if (this.state === 'awaiting-connect') {
       if (f.command !== 'CONNECT' && f.command !== 'STOMP') {
         throw new StompError('expected a CONNECT or STOMP frame', `the first frame must be CONNECT or STOMP, got ${f.command}`, header(f, 'receipt'));
@@ -205,6 +276,8 @@ export class StompConnection implements Outlet, Connection {
     const session = this.session!;
     switch (f.command) {
       case 'SEND':
+        this.msgsIn++;
+        if (this.publishBucket) this.takePublishToken(f);
         handleSend(this, session, f);
         break;
       case 'SUBSCRIBE':
@@ -227,6 +300,7 @@ export class StompConnection implements Outlet, Connection {
       case 'DISCONNECT':
         // Nothing after DISCONNECT is read; the receipt follows every earlier one (STOMP 1.2 "DISCONNECT").
         this.paused = true;
+        this.closeKind = 'client_disconnect';
         this.receipt(header(f, 'receipt'), this.core.persist.barrier(), () => this.end('client disconnected'));
         break;
       case 'CONNECT':
@@ -241,6 +315,51 @@ export class StompConnection implements Outlet, Connection {
     this.paused = true;
     this.transport.stream.pause();
   }
+
+  /**
+   * limits.publishRate: a SEND over the rate either ends the connection with an ERROR, or is
+   * handled and reading pauses until the bucket is even again (the default: the client is slowed).
+   */
+  private takePublishToken(f: Frame): void {
+    const now = Date.now();
+    const wait = this.publishBucket!.borrow(now);
+    if (wait === 0) return;
+    const s = this.settings;
+    this.core.stats.publishRateLimited++;
+    this.rateLimited++;
+    // One line per client per 10 s, however fast it keeps hitting the limit.
+    if (now - this.rateLoggedAt >= 10_000) {
+      this.log.warn('publish rate limit reached', { session: this.sessionId, rate: s.publishRate, burst: s.publishBurst, action: s.publishRateAction, times: this.rateLimited });
+      this.rateLoggedAt = now;
+      this.rateLimited = 0;
+    }
+    if (s.publishRateAction === 'disconnect') {
+      throw new StompError('message rate too high', `more than ${s.publishRate} SEND frames a second`, header(f, 'receipt'));
+    }
+    this.pause();
+    this.rateTimer = setTimeout(() => {
+      this.rateTimer = undefined;
+      this.resume();
+    }, wait);
+  }
+
+  /** The output stayed over its limit for the drain timeout with nothing read by the client. */
+  private readonly onStalled = (): void => {
+    if (this.state === 'closed') return;
+    this.core.stats.slowConsumers++;
+    this.closeKind = 'slow_consumer';
+    this.log.warn('slow consumer disconnected', {
+      evt: 'slow_consumer.disconnected',
+      clientId: this.clientId,
+      peer: this.transport.remoteAddress,
+      session: this.sessionId,
+      waiting: this.output.waiting,
+      reason: `nothing read for ${this.settings.drainTimeoutMs / 1000} s with the output buffer full`,
+    });
+    // It would not read an ERROR frame either; what waits for it is dropped with the socket.
+    this.end('slow consumer');
+    this.transport.stream.destroy();
+  };
 
   private resume(): void {
     if (this.state === 'closed') return;
@@ -258,6 +377,7 @@ export class StompConnection implements Outlet, Connection {
     this.parser.version = version;
     this.state = 'open';
     this.log = this.log.child({ session: this.sessionId });
+    if (this.settings.publishRate > 0) this.publishBucket = new TokenBucket(this.settings.publishRate, this.settings.publishBurst, Date.now());
     if (version === '1.0') return;
     // STOMP 1.2 "Heart-beating": each side sends at the slower of what one offers and the other wants.
     const [cx, cy] = clientBeat;
@@ -274,7 +394,9 @@ export class StompConnection implements Outlet, Connection {
       // Grace: twice the negotiated interval without a byte from the client.
       const grace = inn * 2;
       this.checkTimer = setInterval(() => {
-        if (Date.now() - this.lastRead > grace) this.fail(new StompError('heart-beat timeout', `nothing received for ${grace} ms`));
+        if (Date.now() - this.lastRead <= grace) return;
+        this.closeKind ??= 'keepalive_timeout';
+        this.fail(new StompError('heart-beat timeout', `nothing received for ${grace} ms`));
       }, Math.max(250, Math.min(inn, 5000)));
       this.checkTimer.unref();
     }
@@ -283,8 +405,10 @@ export class StompConnection implements Outlet, Connection {
   /** Ends the connection because of `err`: an ERROR frame first (for a StompError or FrameError). */
   fail(err: unknown): void {
     if (this.state === 'closed') return;
+    this.closeKind ??= 'protocol_error';
     if (err instanceof StompError || err instanceof FrameError) {
       this.core.stats.protocolErrors++;
+      if (err instanceof FrameLimitError) this.core.stats.packetsTooLarge++;
       const detail = err instanceof StompError ? err.detail : err.message;
       this.log.warn('stomp error', { session: this.sessionId, error: err.message, ...(detail !== err.message ? { detail } : {}) });
       this.sendError(err.message, detail, err.receipt, err instanceof StompError ? err.headers : []);
@@ -300,6 +424,7 @@ export class StompConnection implements Outlet, Connection {
     const headers: Array<readonly [string, string]> = [['message', message], ...extra, ['content-type', 'text/plain']];
     if (receipt !== undefined) headers.push(['receipt-id', receipt]);
     // ERROR frames may go out before the version is negotiated: 1.0 rules are readable by all.
+    this.core.stats.stompFramesOut[OUT_ERROR]!++;
     this.write(serializeFrame('ERROR', headers, Buffer.from(detail + '\n', 'utf8'), this.state === 'open' ? this.version : '1.0'));
   }
 
@@ -311,9 +436,23 @@ export class StompConnection implements Outlet, Connection {
     this.state = 'closed';
     for (const t of [this.connectTimer, this.beatTimer, this.checkTimer]) if (t) clearTimeout(t);
     this.txs.clear();
-    if (wasOpen) this.log.info('client disconnected', { session: this.sessionId, reason: why });
+    if (wasOpen) {
+      this.log.info('client disconnected', {
+        evt: 'client.disconnected',
+        clientId: this.clientId,
+        username: this.identity?.username,
+        peer: this.transport.remoteAddress,
+        closeReason: this.closeKind ?? 'socket_error',
+        session: this.sessionId,
+        reason: why,
+      });
+    }
+    if (this.core.tracing.on) this.trace('disconnect', undefined, { reason: why, closeReason: this.closeKind ?? 'socket_error' });
+    if (this.client) this.core.presence.disconnected(this.client, this.closeKind ?? 'socket_error');
     const session = this.session;
     if (session) this.core.sessions.disconnect(session, this, { discardWill: true, expiryInterval: 0 });
+    this.output.close();
+    if (this.rateTimer) clearTimeout(this.rateTimer);
     const stream = this.transport.stream;
     stream.end();
     setTimeout(() => stream.destroy(), 2000).unref();

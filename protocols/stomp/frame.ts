@@ -52,6 +52,9 @@ export class FrameError extends Error {
   }
 }
 
+/** A frame over a size limit (body, header line, header count): counted apart (`packetsTooLarge`). */
+export class FrameLimitError extends FrameError {}
+
 const NUL = 0;
 const LF = 10;
 const CR = 13;
@@ -117,8 +120,10 @@ export class FrameParser {
     const buf = this.buf;
     // Heart-beats: EOLs between frames.
     while (this.start < buf.length && (buf[this.start] === LF || buf[this.start] === CR)) {
-      if (buf[this.start] === CR && this.start + 1 < buf.length && buf[this.start + 1] !== LF) {
-        throw new FrameError('CR not followed by LF between frames');
+      if (buf[this.start] === CR) {
+        // A CR at the end of what arrived is kept until the next byte shows whether an LF follows.
+        if (this.start + 1 === buf.length) return undefined;
+        if (buf[this.start + 1] !== LF) throw new FrameError('CR not followed by LF between frames');
       }
       if (buf[this.start] === LF) this.heartbeats++;
       this.start++;
@@ -130,18 +135,20 @@ export class FrameParser {
     for (;;) {
       const lf = buf.indexOf(LF, pos);
       if (lf < 0) {
-        if (buf.length - pos > this.limits.maxHeaderLine) throw new FrameError(`header line longer than ${this.limits.maxHeaderLine} bytes`);
+        // A CR last may be the first half of this line's CR LF: it is not part of the line.
+        const partial = buf.length - pos - (buf[buf.length - 1] === CR ? 1 : 0);
+        if (partial > this.limits.maxHeaderLine) throw new FrameLimitError(`header line longer than ${this.limits.maxHeaderLine} bytes`);
         return undefined;
       }
       let end = lf;
       if (end > pos && buf[end - 1] === CR) end--;
-      if (end - pos > this.limits.maxHeaderLine) throw new FrameError(`header line longer than ${this.limits.maxHeaderLine} bytes`);
+      if (end - pos > this.limits.maxHeaderLine) throw new FrameLimitError(`header line longer than ${this.limits.maxHeaderLine} bytes`);
       if (!isUtf8(buf.subarray(pos, end))) throw new FrameError('frame headers are not valid UTF-8');
       const line = buf.toString('utf8', pos, end);
       pos = lf + 1;
       if (line === '') break;
       lines.push(line);
-      if (lines.length > this.limits.maxHeaders + 1) throw new FrameError(`more than ${this.limits.maxHeaders} headers`);
+      if (lines.length > this.limits.maxHeaders + 1) throw new FrameLimitError(`more than ${this.limits.maxHeaders} headers`);
     }
     const command = lines[0];
     if (command === undefined) throw new FrameError('empty frame');
@@ -169,7 +176,7 @@ export class FrameParser {
       if (name === 'content-length' && contentLength === undefined) {
         if (!/^\d+$/.test(value.trim())) throw new FrameError(`invalid content-length ${JSON.stringify(value)}`, receipt);
         contentLength = Number(value.trim());
-        if (contentLength > this.limits.maxBody) throw new FrameError(`body of ${contentLength} bytes exceeds the limit of ${this.limits.maxBody}`, receipt);
+        if (contentLength > this.limits.maxBody) throw new FrameLimitError(`body of ${contentLength} bytes exceeds the limit of ${this.limits.maxBody}`, receipt);
       }
     }
     let body: Buffer;
@@ -181,9 +188,11 @@ export class FrameParser {
     } else {
       const nul = buf.indexOf(NUL, pos);
       if (nul < 0) {
-        if (buf.length - pos > this.limits.maxBody) throw new FrameError(`body exceeds the limit of ${this.limits.maxBody} bytes (no NUL)`, receipt);
+        if (buf.length - pos > this.limits.maxBody) throw new FrameLimitError(`body exceeds the limit of ${this.limits.maxBody} bytes (no content-length)`, receipt);
         return undefined;
       }
+      // The NUL may come in the chunk that carries the body past the limit: check here too.
+      if (nul - pos > this.limits.maxBody) throw new FrameLimitError(`body exceeds the limit of ${this.limits.maxBody} bytes (no content-length)`, receipt);
       body = nul === pos ? EMPTY : Buffer.from(buf.subarray(pos, nul));
       pos = nul + 1;
     }

@@ -5,6 +5,7 @@
  * transaction are kept as actions and applied together at COMMIT, in one storage batch.
  */
 import type { Session, Subscription } from '../../src/core/session.js';
+import { STOMP_VERSIONS } from '../../src/core/stats.js';
 import { isTopicError, parseFilter, validateTopicName } from '../../src/core/topic.js';
 import type { StompConnection, StompSubscription, AckMode } from './connection.js';
 import { StompError } from './connection.js';
@@ -29,6 +30,7 @@ export async function handleConnect(conn: StompConnection, f: Frame): Promise<vo
   const offered = accept.split(',').map((v) => v.trim());
   const version = VERSIONS.find((v) => offered.includes(v));
   if (!version) {
+    conn.endpoint.reject('unsupported_protocol');
     // STOMP 1.2 "Protocol Negotiation": ERROR with the versions we speak, then close.
     throw new StompError('unsupported protocol version', `Supported protocol versions are 1.0,1.1,1.2; the client offered ${accept}`, header(f, 'receipt'), [
       ['version', '1.0,1.1,1.2'],
@@ -43,6 +45,9 @@ export async function handleConnect(conn: StompConnection, f: Frame): Promise<vo
   }
   const login = header(f, 'login');
   const passcode = header(f, 'passcode');
+  // Traces by client id see a STOMP client under its `client-id` header from the first frame.
+  const traced = { clientId: header(f, 'client-id') || conn.sessionId, peer: conn.transport.remoteAddress };
+  if (conn.core.tracing.on) conn.core.tracing.emit('connect', traced, { protocol: 'stomp', version, username: login, heartBeat: `${beat[0]},${beat[1]}`, host: header(f, 'host') });
   const auth = await conn.core.access.authenticate({
     protocol: 'stomp',
     clientId: conn.sessionId,
@@ -54,7 +59,10 @@ export async function handleConnect(conn: StompConnection, f: Frame): Promise<vo
   });
   if (conn.isClosed()) return;
   if (!auth.ok) {
+    conn.log.warn('connection refused', { evt: 'auth.failed', clientId: traced.clientId, username: login, peer: traced.peer, protocol: 'stomp', reason: `authentication failed: ${auth.reason}` });
+    if (conn.core.tracing.on) conn.core.tracing.emit('connack', traced, { frame: 'ERROR', reason: auth.reason });
     conn.core.stats.connectionsRejected++;
+    conn.endpoint.reject(auth.reason === 'bad-credentials' ? 'bad_credentials' : auth.reason === 'banned' ? 'banned' : 'not_authorized');
     fail(f, 'access refused', auth.reason === 'bad-credentials' ? 'bad login or passcode' : `not allowed to connect (${auth.reason})`);
   }
   conn.identity = auth.identity;
@@ -68,9 +76,32 @@ export async function handleConnect(conn: StompConnection, f: Frame): Promise<vo
   }
   headers.push(['server', conn.settings.serverName], ['session', conn.sessionId]);
   conn.frame('CONNECTED', headers);
+  if (conn.core.tracing.on) conn.trace('connack', undefined, { frame: 'CONNECTED', version, session: conn.sessionId });
   conn.core.stats.connectionsAccepted++;
   conn.opened(session, version, beat);
+  conn.client = {
+    // Presence events name a STOMP client by its `client-id` header (as RabbitMQ's), else its session.
+    clientId: header(f, 'client-id') || conn.sessionId,
+    protocol: 'stomp',
+    version,
+    versionIndex: STOMP_VERSIONS.indexOf(version),
+    protoVer: version,
+    listener: conn.transport.listener,
+    remoteAddress: conn.transport.remoteAddress,
+    localPort: (conn.transport.stream as { localPort?: number }).localPort ?? 0,
+    username: auth.identity.username,
+    keepalive: Math.round(beat[0] / 1000),
+    cleanStart: true,
+    expiryInterval: 0,
+    connectedAt: Date.now(),
+    endpoint: conn.endpoint,
+  };
+  conn.core.presence.connected(conn.client);
   conn.log.info('client connected', {
+    evt: 'client.connected',
+    clientId: conn.client.clientId,
+    username: auth.identity.username,
+    peer: conn.transport.remoteAddress,
     version,
     heartBeat: `${beat[0]},${beat[1]}`,
     ...(login !== undefined ? { login } : {}),
@@ -85,11 +116,15 @@ export function handleSend(conn: StompConnection, _session: Session, f: Frame): 
   const destination = required(f, 'destination');
   const d = parseDestination(destination, conn.settings.topicMapping);
   if (d.kind === 'invalid') fail(f, 'invalid destination', d.reason);
-  if (d.kind === 'topic') {
-    const bad = validateTopicName(d.topic, conn.settings.topicLimits);
-    if (bad) fail(f, 'invalid destination', `topic ${JSON.stringify(d.topic)}: ${bad.reason}`);
+  // The topic limits hold for queue names too (`$queue/<Q>`): one namespace, one set of limits.
+  const bad = validateTopicName(d.topic, conn.settings.topicLimits);
+  if (bad) {
+    if (bad.error === 'too-long' || bad.error === 'too-deep') conn.core.stats.topicLimitRefused++;
+    fail(f, 'invalid destination', d.kind === 'topic' ? `topic ${JSON.stringify(d.topic)}: ${bad.reason}` : `queue ${JSON.stringify(d.queue)}: ${bad.reason}`);
   }
   if (!conn.core.access.authorize(conn.identity!, 'publish', d.topic)) {
+    conn.log.info('send refused', { evt: 'acl.denied', action: 'publish', clientId: conn.clientId, username: conn.identity?.username, peer: conn.transport.remoteAddress, topic: d.topic, reason: 'not authorized' });
+    if (conn.core.tracing.on) conn.trace('drop', d.topic, { reason: 'not_authorized', destination, payload: f.body });
     conn.core.stats.publishDropped++;
     fail(f, 'not authorized', `not allowed to send to ${destination}`);
   }
@@ -104,7 +139,10 @@ export function handleSend(conn: StompConnection, _session: Session, f: Frame): 
   const persist = conn.core.persist;
   const apply = (): Promise<void> | undefined => {
     const mark = persist.mark;
-    conn.core.router.publish(draft, { delayMs });
+    const tracing = conn.core.tracing.on;
+    if (tracing) conn.trace('publish.in', draft.topic, { destination, qos: draft.qos, retain: draft.retain, delayMs, payload: draft.payload });
+    const { matched } = conn.core.router.publish(draft, { delayMs });
+    if (tracing) conn.trace('route', draft.topic, { matched });
     return persist.since(mark);
   };
   const tx = header(f, 'transaction');
@@ -116,7 +154,11 @@ export function handleSend(conn: StompConnection, _session: Session, f: Frame): 
     return;
   }
   // A persistent message is on disk before its RECEIPT (design.md "Durability contract").
-  conn.receipt(receipt, apply());
+  if (receipt === undefined) conn.receipt(receipt, apply());
+  else {
+    const since = performance.now();
+    conn.receipt(receipt, apply(), () => conn.core.stats.observeAck('stomp', draft.qos, since));
+  }
 }
 
 export function handleSubscribe(conn: StompConnection, session: Session, f: Frame): void {
@@ -125,6 +167,11 @@ export function handleSubscribe(conn: StompConnection, session: Session, f: Fram
   // STOMP 1.0 has no required id: the destination names the subscription.
   const id = header(f, 'id') ?? (conn.version === '1.0' ? destination : required(f, 'id'));
   if (conn.subs.has(id)) fail(f, 'duplicate subscription id', `a subscription with id ${JSON.stringify(id)} already exists on this connection`);
+  const max = conn.settings.maxSubscriptions;
+  if (max > 0 && conn.subs.size >= max) {
+    conn.core.stats.subscriptionsRefused++;
+    fail(f, 'too many subscriptions', `this connection has ${max} subscriptions, the limit (limits.maxSubscriptions)`);
+  }
   const ackText = header(f, 'ack') ?? 'auto';
   if (ackText !== 'auto' && ackText !== 'client' && !(ackText === 'client-individual' && conn.version !== '1.0')) {
     fail(f, 'invalid ack mode', `ack must be auto, client${conn.version === '1.0' ? '' : ' or client-individual'}, got ${JSON.stringify(ackText)}`);
@@ -142,9 +189,16 @@ export function handleSubscribe(conn: StompConnection, session: Session, f: Fram
   const d = parseDestination(destination, conn.settings.topicMapping);
   if (d.kind === 'invalid') fail(f, 'invalid destination', d.reason);
   const filter = parseFilter(d.topic, conn.settings.topicLimits);
-  if (isTopicError(filter)) fail(f, 'invalid destination', `${destination}: ${filter.reason}`);
+  if (isTopicError(filter)) {
+    if (filter.error === 'too-long' || filter.error === 'too-deep') conn.core.stats.topicLimitRefused++;
+    fail(f, 'invalid destination', `${destination}: ${filter.reason}`);
+  }
   if (filter.share !== undefined) fail(f, 'invalid destination', 'shared subscriptions are for MQTT; use /queue/<name> for competing consumers');
-  if (!conn.core.access.authorize(conn.identity!, 'subscribe', d.topic)) fail(f, 'not authorized', `not allowed to subscribe to ${destination}`);
+  if (!conn.core.access.authorize(conn.identity!, 'subscribe', d.topic)) {
+    conn.log.info('subscription refused', { evt: 'acl.denied', action: 'subscribe', clientId: conn.clientId, username: conn.identity?.username, peer: conn.transport.remoteAddress, topic: d.topic, reason: 'not authorized' });
+    if (conn.core.tracing.on) conn.trace('subscribe', d.topic, { destination, id, granted: false, reason: 'not_authorized' });
+    fail(f, 'not authorized', `not allowed to subscribe to ${destination}`);
+  }
   const sub: Subscription = {
     key: id,
     filter,
@@ -157,6 +211,7 @@ export function handleSubscribe(conn: StompConnection, session: Session, f: Fram
   };
   const s: StompSubscription = { id, destination, queue: d.kind === 'queue' ? d.queue : undefined, ack, sub };
   conn.subs.set(id, s);
+  if (conn.core.tracing.on) conn.trace('subscribe', d.topic, { destination, id, ack, granted: true });
   const mark = conn.core.persist.mark;
   conn.core.router.subscribe(session, sub);
   // Retained messages follow the RECEIPT, with retain:true, unless retain-handling:2 (design.md).
@@ -187,6 +242,7 @@ export function handleAck(conn: StompConnection, session: Session, f: Frame): vo
   if (deliveryId === undefined && !/^\d+$/.test(ackId)) fail(f, 'invalid ack id', `${JSON.stringify(ackId)} is not an id this broker gave out`);
   const requeue = header(f, 'requeue') !== 'false';
   const apply = (): void => {
+    if (conn.core.tracing.on) conn.trace('ack', undefined, { frame: f.command, id: ackId, ...(nack ? { requeue } : {}) });
     // A message sent without tracking (to an auto subscription, or a QoS 0 message) has nothing to ack.
     if (deliveryId === undefined) return;
     for (const id of ackTargets(conn, session, deliveryId)) {

@@ -7,6 +7,7 @@ import { StompConnection } from './connection.js';
 import type { StompSettings } from './settings.js';
 
 export type { StompSettings } from './settings.js';
+export { refuseStomp } from './refuse.js';
 
 export function stompAdapter(core: Core, settings: StompSettings): (transport: Transport) => Connection {
   return (transport) => new StompConnection(transport, core, settings);

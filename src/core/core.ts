@@ -10,12 +10,14 @@ import { DropLog } from './drop-log.js';
 import { silentLogger, type Logger } from './log.js';
 import { isExpired, type Message } from './message.js';
 import { Persistence } from './persistence.js';
+import { Presence } from './presence.js';
 import { Router } from './router.js';
 import { QueueEntry, type QueueOptions } from './queues.js';
 import { Pending, type Session, type SessionLimits, type Subscription } from './session.js';
 import { NEVER_EXPIRES, SessionRegistry, willFromRecord } from './sessions.js';
 import { Stats } from './stats.js';
 import { isTopicError, parseFilter } from './topic.js';
+import { Tracing } from './tracing.js';
 
 export interface CoreOptions {
   readonly store: Store;
@@ -40,6 +42,13 @@ export class Core {
   readonly log: Logger;
   /** Messages lost to a limit, logged per client and burst. */
   readonly drops: DropLog;
+  /** Client connections opening and closing: connection metrics, $SYS presence events. */
+  readonly presence: Presence;
+  /** Hooks of running traces (one boolean check each while none runs). */
+  readonly tracing = new Tracing();
+  /** A store commit slower than this is logged (`store.slow_commit`), at most once per 10 s. */
+  slowCommitMs = 500;
+  private slowCommitLoggedAt = 0;
   private sweepTimer: NodeJS.Timeout | undefined;
 
   constructor(opts: CoreOptions) {
@@ -51,10 +60,27 @@ export class Core {
       this.stats.storageErrors++;
       this.log.error('storage write failed', { engine: opts.store.engine, ops, error: String(err) });
     });
+    this.writer.onCommit = (seconds, ops) => {
+      this.stats.storeCommit.observe(seconds);
+      this.stats.storeBatchOps.observe(ops);
+      const now = Date.now();
+      if (seconds * 1000 >= this.slowCommitMs && now - this.slowCommitLoggedAt >= 10_000) {
+        this.slowCommitLoggedAt = now;
+        this.log.warn('slow storage commit', { evt: 'store.slow_commit', durationMs: Math.round(seconds * 1000), ops, engine: opts.store.engine });
+      }
+    };
     this.persist = new Persistence(this.writer);
+    this.presence = new Presence(this.stats);
     this.router = new Router(this.persist, this.stats, opts.queues, this.access);
     this.drops = new DropLog(this.log, opts.dropLogIntervalMs);
+    this.drops.tracing = this.tracing;
     this.sessions = new SessionRegistry(this.router, this.persist, this.stats, opts.limits, this.drops);
+    this.sessions.onExpired = (session) =>
+      this.log.info('session expired', { evt: 'session.expired', clientId: session.clientId, protocol: session.protocol, username: session.identity?.username });
+    this.router.queues.onDeadLetter = (queue, msg, reason) => {
+      this.log.info('message dead-lettered', { evt: 'queue.dead_lettered', queue, reason, topic: msg.topic, messageId: msg.id });
+      if (this.tracing.on) this.tracing.emit('dead_letter', { clientId: msg.origin.clientId, topic: msg.topic }, { queue, reason, qos: msg.qos, payload: msg.payload });
+    };
   }
 
   /** Loads storage and rebuilds memory. Call once before accepting connections. */
@@ -139,6 +165,10 @@ export class Core {
       };
       this.router.restore(session, restored);
     }
+    // Restored subscriptions are held to their session's identity under the rules in force now,
+    // before anything is queued through them: a wildcard that reaches a denied topic is checked per
+    // delivery, a filter no longer allowed goes.
+    for (const session of this.sessions.sessions.values()) this.recheck(session);
     for (const { clientId, entry } of state.pending) {
       const session = this.sessions.get(clientId);
       const msg = messages.get(entry.messageId);

@@ -8,6 +8,8 @@
  * One timer for all clients, running only while some burst is open.
  */
 import type { Logger } from './log.js';
+import type { Message } from './message.js';
+import type { Tracing } from './tracing.js';
 
 /**
  * queue-full: the session queue held `maxQueuedMessages`; queue-bytes: it held `maxQueuedBytes`;
@@ -27,6 +29,8 @@ interface Burst {
 export class DropLog {
   private readonly bursts = new Map<string, Burst>();
   private timer: NodeJS.Timeout | undefined;
+  /** Running traces see every dropped message (the log sees bursts). */
+  tracing: Tracing | undefined;
 
   constructor(
     private readonly log: Logger,
@@ -34,7 +38,8 @@ export class DropLog {
     private readonly intervalMs = 10_000,
   ) {}
 
-  dropped(clientId: string, reason: DropReason, count = 1): void {
+  dropped(clientId: string, reason: DropReason, count = 1, msg?: Message): void {
+    if (this.tracing?.on) this.tracing.emit('drop', { clientId, topic: msg?.topic }, { reason, qos: msg?.qos, payload: msg?.payload });
     let b = this.bursts.get(clientId);
     if (!b) {
       b = { startedAt: Date.now(), total: 0, recent: 0, reasons: {} };

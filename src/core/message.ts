@@ -46,9 +46,11 @@ export interface Message {
   readonly expiresAt?: number;
   readonly props: MessageProps;
   readonly origin: Origin;
+  /** performance.now() when the router took it in (delivery latency); memory only, absent after a restart. */
+  readonly stampedAt?: number;
 }
 
-export type MessageDraft = Omit<Message, 'id' | 'createdAt'>;
+export type MessageDraft = Omit<Message, 'id' | 'createdAt' | 'stampedAt'>;
 
 export function isExpired(msg: Message, now: number): boolean {
   return msg.expiresAt !== undefined && msg.expiresAt <= now;

@@ -15,7 +15,7 @@
 import { isExpired, type Message, type UserProperty } from './message.js';
 import type { Persistence } from './persistence.js';
 import type { DeliverySource, RoomListener, Session, Subscription } from './session.js';
-import type { Stats } from './stats.js';
+import { DEAD_LETTER_REASONS, type Stats } from './stats.js';
 import type { QueueEntryRecord, QueueRecord } from '../../storage/store.js';
 
 export interface QueueOptions {
@@ -209,6 +209,48 @@ export class Queue implements RoomListener {
     for (let p = PRIORITIES - 1; p >= 0; p--) yield* this.ready[p]!;
   }
 
+  /** Entries waiting for a consumer (ready). */
+  get waiting(): number {
+    return this.readyCount;
+  }
+
+  /** The ready entry with sequence number `seq` (admin API); entries out for delivery are not. */
+  findReady(seq: number): QueueEntry | undefined {
+    for (const level of this.ready) {
+      const e = level.find((x) => x.seq === seq);
+      if (e) return e;
+    }
+    return undefined;
+  }
+
+  /** Deletes a ready entry (admin API); false when it is not ready (gone, or out for delivery). */
+  deleteReady(entry: QueueEntry): boolean {
+    if (!this.unready(entry)) return false;
+    this.remove(entry);
+    return true;
+  }
+
+  /**
+   * Moves a ready entry to the back of `target` as a fresh entry (DLQ replay). The target's put and
+   * this queue's delete are queued in the same turn, so they reach storage in one atomic batch: a
+   * crash leaves the message in exactly one of the two queues.
+   */
+  moveReady(entry: QueueEntry, target: Queue): boolean {
+    if (target === this || !this.unready(entry)) return false;
+    target.enqueue(entry.message); // refs the message first: the delete below cannot free it
+    this.remove(entry);
+    return true;
+  }
+
+  private unready(entry: QueueEntry): boolean {
+    const level = this.ready[entry.priority]!;
+    const i = level.indexOf(entry);
+    if (i < 0) return false;
+    level.splice(i, 1);
+    this.readyCount--;
+    return true;
+  }
+
   private peek(): QueueEntry {
     for (let p = PRIORITIES - 1; p >= 0; p--) {
       const level = this.ready[p]!;
@@ -242,7 +284,9 @@ export class Queue implements RoomListener {
   }
 
   private deadLetter(entry: QueueEntry, reason: DeadLetterReason): void {
+    this.registry.onDeadLetter?.(this.name, entry.message, reason);
     this.registry.stats.deadLettered++;
+    this.registry.stats.deadLetteredBy[DEAD_LETTER_REASONS.indexOf(reason)]!++;
     // The DLQ's own rejects are dropped: a dead letter never loops.
     if (!this.name.startsWith(DLQ_PREFIX)) {
       // As RabbitMQ, a dead letter loses its expiry: else an expired one would expire again in the DLQ.
@@ -262,6 +306,8 @@ export class QueueRegistry {
   readonly queues = new Map<string, Queue>();
   /** Set by the Router: a copy of `msg` with an id of its own and no expiry (dead letters). */
   withoutExpiry: (msg: Message) => Message = (msg) => msg;
+  /** Told of each dead-lettered message (log `queue.dead_lettered`, traces). */
+  onDeadLetter: ((queue: string, msg: Message, reason: DeadLetterReason) => void) | undefined;
 
   constructor(
     readonly persist: Persistence,

@@ -73,7 +73,7 @@ export class RetainedIndex {
       if (isExpired(msg, now)) expired.push(msg);
       else visit(msg);
     };
-    walk(this.root, filter.split('/'), 0, true, collect);
+    walk(this.root, filter.split('/'), collect);
     for (const msg of expired) this.delete(msg.topic);
   }
 
@@ -95,27 +95,54 @@ export class RetainedIndex {
   }
 }
 
-function walk(node: Node, f: string[], i: number, atRoot: boolean, visit: (msg: Message) => void): void {
-  if (i === f.length) {
-    if (node.message) visit(node.message);
-    return;
+/**
+ * The messages under `root` whose topics match the filter levels `f`, depth first in the order of
+ * the children. An explicit stack, not recursion: topics may have up to 65535 levels
+ * (mqtt.maxTopicLevels), far past the call stack.
+ */
+function walk(root: Node, f: string[], visit: (msg: Message) => void): void {
+  const nodes: Node[] = [root];
+  const depths: number[] = [0];
+  while (nodes.length > 0) {
+    const node = nodes.pop()!;
+    const i = depths.pop()!;
+    const atRoot = node === root;
+    if (i === f.length) {
+      if (node.message) visit(node.message);
+      continue;
+    }
+    const level = f[i]!;
+    if (level === '#') {
+      // "a/#" includes "a" itself; a leading wildcard never reaches `$` topics [MQTT-4.7.2-1].
+      if (!atRoot && node.message) visit(node.message);
+      for (const [name, c] of node.children) if (!(atRoot && name.startsWith('$'))) subtree(c, visit);
+      continue;
+    }
+    if (level === '+') {
+      const children = [...node.children];
+      for (let k = children.length - 1; k >= 0; k--) {
+        const [name, c] = children[k]!;
+        if (atRoot && name.startsWith('$')) continue;
+        nodes.push(c);
+        depths.push(i + 1);
+      }
+      continue;
+    }
+    const c = node.children.get(level);
+    if (c) {
+      nodes.push(c);
+      depths.push(i + 1);
+    }
   }
-  const level = f[i]!;
-  if (level === '#') {
-    // "a/#" includes "a" itself; a leading wildcard never reaches `$` topics [MQTT-4.7.2-1].
-    if (!atRoot && node.message) visit(node.message);
-    for (const [name, c] of node.children) if (!(atRoot && name.startsWith('$'))) subtree(c, visit);
-    return;
-  }
-  if (level === '+') {
-    for (const [name, c] of node.children) if (!(atRoot && name.startsWith('$'))) walk(c, f, i + 1, false, visit);
-    return;
-  }
-  const c = node.children.get(level);
-  if (c) walk(c, f, i + 1, false, visit);
 }
 
-function subtree(node: Node, visit: (msg: Message) => void): void {
-  if (node.message) visit(node.message);
-  for (const c of node.children.values()) subtree(c, visit);
+/** Every message from `top` down, parents before children (explicit stack, see `walk`). */
+function subtree(top: Node, visit: (msg: Message) => void): void {
+  const stack: Node[] = [top];
+  while (stack.length > 0) {
+    const node = stack.pop()!;
+    if (node.message) visit(node.message);
+    const children = [...node.children.values()];
+    for (let k = children.length - 1; k >= 0; k--) stack.push(children[k]!);
+  }
 }

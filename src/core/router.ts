@@ -18,7 +18,7 @@ import { QueueRegistry, queueNameOf, type Queue, type QueueOptions } from './que
 import { RetainedIndex } from './retained.js';
 import type { Session, Subscription } from './session.js';
 import { subscriptionRecord } from './session.js';
-import type { Stats } from './stats.js';
+import { SOURCE_INDEX, type MessageSource, type Stats } from './stats.js';
 import { TopicTree } from './topic-tree.js';
 
 interface Member {
@@ -72,6 +72,8 @@ type Route =
 export interface PublishResult {
   /** Sessions (or shared groups) the message was offered to. */
   readonly matched: number;
+  /** The message's id; absent when it was discarded (a malformed `$delayed/` topic). */
+  readonly id?: number;
   /** Resolves when the writes this publish caused are on disk; undefined when it caused none. */
   readonly durable: Promise<void> | undefined;
 }
@@ -79,6 +81,10 @@ export interface PublishResult {
 export interface PublishOptions {
   /** Hold the message back this long before routing it (STOMP x-delay). */
   readonly delayMs?: number;
+  /** Counted as coming from here (metrics) instead of its origin's protocol: `http` for the admin API, `internal` for wills. */
+  readonly source?: MessageSource;
+  /** A retained message kept in memory only: the broker's own $SYS values, made again at every start. */
+  readonly transient?: boolean;
 }
 
 export class Router {
@@ -112,6 +118,11 @@ export class Router {
     return this.tree.size;
   }
 
+  /** Distinct filters in the topic index (shared groups and queue bindings count once each). */
+  get filterCount(): number {
+    return this.tree.filterCount;
+  }
+
   /** Message ids continue after the highest one found in storage. */
   seedMessageId(next: number): void {
     if (next > this.nextMessageId) this.nextMessageId = next;
@@ -129,6 +140,7 @@ export class Router {
       expiresAt: draft.expiresAt,
       props: draft.props,
       origin: draft.origin,
+      stampedAt: performance.now(),
     };
     return msg;
   }
@@ -140,7 +152,12 @@ export class Router {
    */
   publish(draft: MessageDraft, opts: PublishOptions = {}): PublishResult {
     const mark = this.persist.mark;
-    this.stats.messagesReceived++;
+    const stats = this.stats;
+    stats.messagesReceived++;
+    const source = SOURCE_INDEX[opts.source ?? draft.origin.protocol];
+    stats.received[source * 3 + draft.qos]!++;
+    // Client payload bytes ($SYS publish/bytes/received); the broker's own messages are not traffic.
+    if (source !== SOURCE_INDEX.internal) stats.publishBytesIn += draft.payload.length;
     let delayMs = opts.delayMs ?? 0;
     const delayed = parseDelayedTopic(draft.topic);
     if (delayed) {
@@ -152,10 +169,13 @@ export class Router {
     const msg = this.stamp(draft);
     if (delayMs > 0) {
       this.delayed.hold(msg, msg.createdAt + delayMs);
-      return { matched: 1, durable: this.persist.since(mark) };
+      return { matched: 1, id: msg.id, durable: this.persist.since(mark) };
     }
-    const matched = this.route(msg);
-    return { matched, durable: this.persist.since(mark) };
+    const matched = this.route(msg, opts.transient);
+    // A drop only when nothing keeps it either: a retained message stays, and the broker's own
+    // messages ($SYS, wills) with no listener are not a client's loss.
+    if (matched === 0 && !msg.retain && (opts.source ?? msg.origin.protocol) !== 'internal') stats.noSubscribers++;
+    return { matched, id: msg.id, durable: this.persist.since(mark) };
   }
 
   /** Binds queue `name` to a topic filter: every matching publication is also enqueued there. */
@@ -197,13 +217,13 @@ export class Router {
     this.retained.match(sub.filter.filter, (msg) => this.mayRead(session, sub, msg.topic) && session.offer(msg, subs, true), Date.now());
   }
 
-  private route(msg: Message): number {
+  private route(msg: Message, transient = false): number {
     const queue = queueNameOf(msg.topic);
     if (queue !== undefined) {
       this.queues.get(queue).enqueue(msg);
       return 1;
     }
-    if (msg.retain) this.setRetained(msg);
+    if (msg.retain) this.setRetained(msg, transient);
     return this.dispatch(msg);
   }
 
@@ -245,6 +265,18 @@ export class Router {
     this.persist.restoreRef(msg.id);
   }
 
+  /**
+   * Removes the retained message of `topic`, as a retained publish with an empty payload does
+   * (admin API); true when there was one.
+   */
+  clearRetained(topic: string): boolean {
+    const old = this.retained.delete(topic);
+    if (!old) return false;
+    this.persist.write({ kind: 'retained.del', topic });
+    this.persist.unref(old);
+    return true;
+  }
+
   /** Sessions whose filters match `topic` ("who receives topic T"). */
   subscribersOf(topic: string): Array<{ clientId: string; key: string }> {
     const out: Array<{ clientId: string; key: string }> = [];
@@ -258,7 +290,7 @@ export class Router {
 
   // -- internals ------------------------------------------------------------------------------
 
-  private setRetained(msg: Message): void {
+  private setRetained(msg: Message, transient = false): void {
     // [MQTT-3.3.1-10] an empty payload clears; [MQTT-3.3.1-11] and is not stored.
     if (msg.payload.length === 0) {
       const old = this.retained.delete(msg.topic);
@@ -269,6 +301,11 @@ export class Router {
       return;
     }
     if (isExpired(msg, msg.createdAt)) return;
+    if (transient) {
+      const old = this.retained.set(msg);
+      if (old) this.persist.unref(old); // a stored one from before: freed
+      return;
+    }
     const old = this.retained.set(msg);
     this.persist.ref(msg);
     this.persist.write({ kind: 'retained.put', topic: msg.topic, messageId: msg.id });
@@ -330,6 +367,11 @@ export class Router {
 
   private readonly readFilter = (m: Member): boolean => this.mayRead(m.session, m.sub, this.currentTopic);
 
+  /** The ACL allows `who` to publish to `topic` (for messages sent on a client's behalf: wills). */
+  mayPublish(who: Session['identity'], topic: string): boolean {
+    return !this.access || !who || this.access.authorize(who, 'publish', topic);
+  }
+
   /**
    * Re-checks every subscription of `session` after the rules changed: `keep` says whether it may
    * stay and with which `readCheck`; refused ones are removed. Returns the keys removed.
@@ -358,7 +400,10 @@ export class Router {
       return;
     }
     if (f.share === undefined) {
-      this.tree.add(f.filter, session.clientId + '\u0000' + sub.key, { kind: 'session', member: { session, sub } });
+      if (this.tree.add(f.filter, session.clientId + '\u0000' + sub.key, { kind: 'session', member: { session, sub } })) {
+        if (f.filter.includes('+') || f.filter.includes('#')) this.stats.subscriptionsWildcard++;
+        else this.stats.subscriptionsExact++;
+      }
       return;
     }
     let group = this.groups.get(f.raw);
@@ -367,6 +412,7 @@ export class Router {
       this.groups.set(f.raw, group);
       this.tree.add(f.filter, f.raw, { kind: 'group', group });
     }
+    if (!group.members.some((m) => m.session === session)) this.stats.subscriptionsShared++;
     group.remove(session);
     group.members.push({ session, sub });
   }
@@ -378,11 +424,15 @@ export class Router {
       return;
     }
     if (f.share === undefined) {
-      this.tree.remove(f.filter, session.clientId + '\u0000' + sub.key);
+      if (this.tree.remove(f.filter, session.clientId + '\u0000' + sub.key) !== undefined) {
+        if (f.filter.includes('+') || f.filter.includes('#')) this.stats.subscriptionsWildcard--;
+        else this.stats.subscriptionsExact--;
+      }
       return;
     }
     const group = this.groups.get(f.raw);
     if (!group) return;
+    if (group.members.some((m) => m.session === session)) this.stats.subscriptionsShared--;
     group.remove(session);
     if (group.members.length === 0) {
       this.groups.delete(f.raw);

@@ -69,7 +69,8 @@ export interface RoomListener {
 /** 'full': written, but the outlet is over its buffer limit; 'dropped': it can never take this message. */
 export type SendResult = 'sent' | 'full' | 'dropped';
 
-export type CloseReason = 'taken-over' | 'shutdown' | 'expired' | 'kicked';
+/** auth-revoked: a reload no longer accepts the credentials the client connected with. */
+export type CloseReason = 'taken-over' | 'shutdown' | 'expired' | 'kicked' | 'auth-revoked';
 
 /** What a Session needs from the connection attached to it; each adapter implements it. */
 export interface Outlet {
@@ -79,6 +80,30 @@ export interface Outlet {
   /** False while the connection's output buffer is over its limit. */
   readonly writable: boolean;
   close(reason: CloseReason): void;
+  /** The connection as the admin API lists it, once its CONNECT was accepted (adapters set it). */
+  readonly client?: OutletClient | undefined;
+  /** Application messages received from the client (PUBLISH, SEND) and sent to it (admin API). */
+  readonly msgsIn?: number;
+  readonly msgsOut?: number;
+}
+
+/** What the admin API shows about a connected client (presence.ts ClientInfo has these and more). */
+export interface OutletClient {
+  /** MQTT client id; STOMP `client-id` header, else the session id. */
+  readonly clientId: string;
+  /** 3.1, 3.1.1, 5, 1.0, 1.1, 1.2. */
+  readonly version: string;
+  readonly listener: string;
+  /** host:port as the listener saw it. */
+  readonly remoteAddress: string;
+  readonly username: string | undefined;
+  /** Seconds (STOMP: the heart-beat the client promised). */
+  readonly keepalive: number;
+  readonly cleanStart: boolean;
+  /** Session Expiry Interval in seconds. */
+  readonly expiryInterval: number;
+  /** ms since epoch. */
+  readonly connectedAt: number;
 }
 
 /** A will message and its delay; published when the connection ends without a normal disconnect. */
@@ -273,7 +298,7 @@ export class Session {
       if (outlet) {
         if (!outlet.writable) {
           if (source) source.settle('requeue');
-          else this.drop('socket-full');
+          else this.drop('socket-full', msg);
           return;
         }
         const r = outlet.send({
@@ -285,7 +310,9 @@ export class Session {
           redelivery,
           ...(source?.annotations ? { annotations: source.annotations } : {}),
         });
-        if (r === 'dropped') this.drop('too-large');
+        if (r === 'dropped') this.drop('too-large', msg);
+        // Latency of live pub/sub only: not retained-on-subscribe, not queue waits.
+        else if (!source && !retained) this.stats.observeDelivery(msg, 0);
         // Auto-acknowledged (STOMP ack:auto, MQTT QoS 0): done once written.
         source?.settle(r === 'dropped' ? 'reject' : 'acked');
         return;
@@ -294,7 +321,10 @@ export class Session {
         source.settle('requeue');
         return;
       }
-      if (!this.limits.queueQos0 || !this.durable) return;
+      if (!this.limits.queueQos0 || !this.durable) {
+        this.stats.qos0Offline++;
+        return;
+      }
     }
     const p = new Pending(this.nextSeq++, msg, qos, retain, subs, 0, 'queued', redelivery, source);
     if (qos > 0 && this.hasRoom) this.start(p);
@@ -491,7 +521,7 @@ export class Session {
       }
       // A message larger than the whole byte allowance can never be queued, whatever the policy.
       if (this.limits.dropPolicy === 'newest' || (maxBytes > 0 && size > maxBytes)) {
-        this.drop(reason);
+        this.drop(reason, p.message);
         return;
       }
       while (reason !== undefined && this.queued > 0) {
@@ -500,7 +530,7 @@ export class Session {
         if (oldest.source) oldest.source.settle('requeue');
         else {
           this.forget(oldest);
-          this.drop(reason);
+          this.drop(reason, oldest.message);
         }
         reason = full();
       }
@@ -522,11 +552,11 @@ export class Session {
   }
 
   /** A message this client will never get because of a limit: counted, and logged per burst. */
-  private drop(reason: DropReason): void {
+  private drop(reason: DropReason, msg: Message): void {
     if (reason === 'socket-full') this.stats.qos0Dropped++;
     else if (reason === 'too-large') this.stats.oversizeDropped++;
     else this.stats.queueDropped++;
-    this.drops?.dropped(this.clientId, reason);
+    this.drops?.dropped(this.clientId, reason, 1, msg);
   }
 
   /** Moves queued deliveries into flight while there is room. */
@@ -559,7 +589,8 @@ export class Session {
       if (p.qos === 0) {
         this.forget(p);
         const r = outlet.send({ id: 0, message: p.message, qos: 0, retain: p.retain, matched: p.matched, redelivery: p.redelivery, ...this.annotationsOf(p) });
-        if (r === 'dropped') this.drop('too-large');
+        if (r === 'dropped') this.drop('too-large', p.message);
+        else if (!p.source && !p.retain) this.stats.observeDelivery(p.message, 0);
         p.source?.settle(r === 'dropped' ? 'reject' : 'acked');
         continue;
       }
@@ -599,12 +630,14 @@ export class Session {
     const r = outlet.send({ id: p.packetId, message: p.message, qos: p.qos, retain: p.retain, matched: p.matched, redelivery, ...this.annotationsOf(p) });
     if (r === 'dropped') {
       // [MQTT-3.1.2-25]: too large for the client: behave as if delivered (a queue dead-letters it).
-      this.drop('too-large');
+      this.drop('too-large', p.message);
       this.inflight.delete(p.packetId);
       if (p.source) p.source.settle('reject');
       else this.forget(p);
       return;
     }
+    // First transmissions of pub/sub messages only (a retained one may have been waiting for hours).
+    if (!p.transmitted && !redelivery && !p.source && !p.retain) this.stats.observeDelivery(p.message, p.qos);
     p.transmitted = true;
   }
 

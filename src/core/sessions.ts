@@ -46,6 +46,9 @@ export interface DisconnectOptions {
   readonly expiryInterval?: number;
 }
 
+/** Wills count as the broker's own messages in the metrics (operations.md: `internal`). */
+const WILL = { source: 'internal' } as const;
+
 /** setTimeout caps at 2^31-1 ms (~24.8 days); longer expiries re-arm. */
 const MAX_TIMER_MS = 0x7fffffff;
 
@@ -53,6 +56,8 @@ export class SessionRegistry {
   readonly sessions = new Map<string, Session>();
   private readonly expiryTimers = new Map<Session, NodeJS.Timeout>();
   private readonly willTimers = new Map<Session, NodeJS.Timeout>();
+  /** Told of each session that expires (log `session.expired`). */
+  onExpired: ((session: Session) => void) | undefined;
 
   constructor(
     private readonly router: Router,
@@ -85,7 +90,9 @@ export class SessionRegistry {
       prev.close('taken-over');
       session = this.sessions.get(clientId);
     }
-    if (session && (opts.cleanStart || session.protocol !== opts.protocol)) {
+    // A session belongs to the identity that made it: another user with the same client id would
+    // get its queued messages (read under the owner's rules), so it starts a new session instead.
+    if (session && (opts.cleanStart || session.protocol !== opts.protocol || session.identity?.username !== opts.identity?.username)) {
       this.end(session);
       session = undefined;
     }
@@ -124,18 +131,31 @@ export class SessionRegistry {
     return this.sessions.get(session.clientId) === session && session.claim === claim;
   }
 
+  /**
+   * Forgets the will when its client may not publish to the will topic: the ACL's write rule is
+   * checked when the will is due, as Mosquitto does (the rules may have changed since CONNECT).
+   */
+  private dropDeniedWill(session: Session): void {
+    const will = session.will;
+    if (will && !this.router.mayPublish(session.identity, will.draft.topic)) {
+      session.will = undefined;
+      this.stats.publishDropped++;
+    }
+  }
+
   /** Ends a session now: publishes a pending will, removes its subscriptions and stored state. */
   end(session: Session): void {
     if (this.sessions.get(session.clientId) !== session) return;
     this.cancelTimers(session);
     this.sessions.delete(session.clientId);
+    this.dropDeniedWill(session);
     const will = session.will;
     session.will = undefined;
     this.router.removeAll(session);
     session.clear();
     if (session.durable) session.durable.write({ kind: 'session.del', clientId: session.clientId });
     session.durable = null;
-    if (will) this.router.publish(willMessage(will, Date.now()));
+    if (will) this.router.publish(willMessage(will, Date.now()), WILL);
   }
 
   /** Ends every session whose connection is gone and stops timers (broker stop). */
@@ -161,6 +181,8 @@ export class SessionRegistry {
     if (session.expiryInterval !== NEVER_EXPIRES) {
       const left = disconnectedAt + session.expiryInterval * 1000 - now;
       if (left <= 0) {
+        this.stats.sessionsExpired++;
+        this.onExpired?.(session);
         this.end(session);
         return;
       }
@@ -192,6 +214,7 @@ export class SessionRegistry {
   }
 
   private publishWill(session: Session): void {
+    this.dropDeniedWill(session);
     const will = session.will;
     session.will = undefined;
     const t = this.willTimers.get(session);
@@ -199,7 +222,7 @@ export class SessionRegistry {
     this.willTimers.delete(session);
     if (!will) return;
     if (session.durable && this.sessions.get(session.clientId) === session) this.writeSession(session, Date.now());
-    this.router.publish(willMessage(will, Date.now()));
+    this.router.publish(willMessage(will, Date.now()), WILL);
   }
 
   private armWill(session: Session, ms: number): void {
@@ -219,6 +242,8 @@ export class SessionRegistry {
         return;
       }
       this.expiryTimers.delete(session);
+      this.stats.sessionsExpired++;
+      this.onExpired?.(session);
       this.end(session);
     };
     const t = setTimeout(fire, Math.min(ms, MAX_TIMER_MS));

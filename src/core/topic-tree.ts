@@ -26,9 +26,15 @@ export class TopicTree<T> {
   private readonly root = new Node<T>();
   private wildcardCount = 0;
   private total = 0;
+  private distinct = 0;
 
   get size(): number {
     return this.total;
+  }
+
+  /** Distinct filters holding at least one value. */
+  get filterCount(): number {
+    return this.distinct;
   }
 
   /** Adds or replaces the value under `key` for `filter`; returns false when it replaced one. */
@@ -53,6 +59,7 @@ export class TopicTree<T> {
       }
     }
     const fresh = !bucket.has(key);
+    if (fresh && bucket.size === 0) this.distinct++;
     bucket.set(key, value);
     if (fresh) {
       this.total++;
@@ -72,7 +79,10 @@ export class TopicTree<T> {
       const value = bucket?.get(key);
       if (bucket && bucket.delete(key)) {
         this.total--;
-        if (bucket.size === 0) this.exact.delete(filter);
+        if (bucket.size === 0) {
+          this.exact.delete(filter);
+          this.distinct--;
+        }
       }
       return value;
     }
@@ -91,6 +101,7 @@ export class TopicTree<T> {
     if (!bucket || !bucket.delete(key)) return undefined;
     this.total--;
     this.wildcardCount--;
+    if (bucket.size === 0) this.distinct--;
     // Prune nodes left empty, bottom up, so the trie never holds dead branches.
     for (let i = path.length - 1; i > 0; i--) {
       const n = path[i]!;
@@ -112,15 +123,18 @@ export class TopicTree<T> {
     const root = this.root;
     const dollar = topic.charCodeAt(0) === 0x24; // '$'
     if (!dollar && root.hash) for (const [k, v] of root.hash) visit(v, k);
+    // The literal first level is walked before the root's '+' (the stack pops it first).
+    const nodes: Array<Node<T>> = [];
+    if (!dollar && root.plus) nodes.push(root.plus);
     const first = root.children.get(levels[0]!);
-    if (first) walk(first, levels, 1, visit);
-    if (!dollar && root.plus) walk(root.plus, levels, 1, visit);
+    if (first) nodes.push(first);
+    if (nodes.length > 0) walk(nodes, levels, visit);
   }
 
   /** Every entry, for restore checks and admin listings. */
   *entries(): IterableIterator<[filter: string, key: string, value: T]> {
     for (const [filter, bucket] of this.exact) for (const [k, v] of bucket) yield [filter, k, v];
-    yield* entriesOf(this.root, []);
+    yield* entriesOf(this.root);
   }
 
   private bucketOf(filter: string): Map<string, T> | undefined {
@@ -149,22 +163,45 @@ function child<T>(node: Node<T>, level: string): Node<T> {
   return c;
 }
 
-/** `node` is reached after matching levels[0..i-1]. */
-function walk<T>(node: Node<T>, levels: string[], i: number, visit: (value: T, key: string) => void): void {
-  // "a/#" matches "a" itself and everything below it [MQTT-4.7.1-2].
-  if (node.hash) for (const [k, v] of node.hash) visit(v, k);
-  if (i === levels.length) {
-    if (node.values) for (const [k, v] of node.values) visit(v, k);
-    return;
+/**
+ * Depth first from `nodes`, each reached after matching levels[0]. An explicit stack, not
+ * recursion: topics may have up to 65535 levels (mqtt.maxTopicLevels), far past the call stack.
+ */
+function walk<T>(nodes: Array<Node<T>>, levels: string[], visit: (value: T, key: string) => void): void {
+  const depths: number[] = nodes.map(() => 1);
+  while (nodes.length > 0) {
+    const node = nodes.pop()!;
+    const i = depths.pop()!;
+    // "a/#" matches "a" itself and everything below it [MQTT-4.7.1-2].
+    if (node.hash) for (const [k, v] of node.hash) visit(v, k);
+    if (i === levels.length) {
+      if (node.values) for (const [k, v] of node.values) visit(v, k);
+      continue;
+    }
+    // Pushed in reverse of the visiting order: the literal level, then '+'.
+    if (node.plus) {
+      nodes.push(node.plus);
+      depths.push(i + 1);
+    }
+    const next = node.children.get(levels[i]!);
+    if (next) {
+      nodes.push(next);
+      depths.push(i + 1);
+    }
   }
-  const next = node.children.get(levels[i]!);
-  if (next) walk(next, levels, i + 1, visit);
-  if (node.plus) walk(node.plus, levels, i + 1, visit);
 }
 
-function* entriesOf<T>(node: Node<T>, path: string[]): IterableIterator<[string, string, T]> {
-  if (node.hash) for (const [k, v] of node.hash) yield [[...path, '#'].join('/'), k, v];
-  if (node.values && path.length) for (const [k, v] of node.values) yield [path.join('/'), k, v];
-  for (const [level, c] of node.children) yield* entriesOf(c, [...path, level]);
-  if (node.plus) yield* entriesOf(node.plus, [...path, '+']);
+/** Every entry below `root`, depth first with an explicit stack (see `walk`). */
+function* entriesOf<T>(root: Node<T>): IterableIterator<[string, string, T]> {
+  // Paths as strings (V8 concatenates without copying), not arrays copied per level.
+  const stack: Array<[Node<T>, string | undefined]> = [[root, undefined]];
+  const below = (path: string | undefined, level: string): string => (path === undefined ? level : path + '/' + level);
+  while (stack.length > 0) {
+    const [node, path] = stack.pop()!;
+    if (node.hash) for (const [k, v] of node.hash) yield [below(path, '#'), k, v];
+    if (node.values && path !== undefined) for (const [k, v] of node.values) yield [path, k, v];
+    if (node.plus) stack.push([node.plus, below(path, '+')]);
+    const children = [...node.children];
+    for (let i = children.length - 1; i >= 0; i--) stack.push([children[i]![1], below(path, children[i]![0])]);
+  }
 }

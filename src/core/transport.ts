@@ -20,3 +20,15 @@ export interface Connection {
   close(reason: 'shutdown' | 'kicked'): void;
   readonly closed: Promise<void>;
 }
+
+/**
+ * Why a listener refuses a connection at accept: `rate` (its connect rate) or `quota` (a
+ * connection limit of the broker, the listener or the source address).
+ */
+export type RefusalKind = 'rate' | 'quota';
+
+/**
+ * How an adapter says no to a connection the listener will not admit, in its protocol's words if
+ * that is cheap, then closes it. Nothing of the adapter (parser, session) is made for it.
+ */
+export type Refuse = (stream: Duplex, why: RefusalKind, deadlineMs: number) => void;

@@ -74,6 +74,21 @@ function integer(min: number, max: number, def: number, doc: string): Field<numb
   });
 }
 
+/** A number from 0 to 1 (a share or a rate). */
+function fraction(def: number, doc: string): Field<number> {
+  const expected = 'a number 0..1';
+  return new Field({
+    default: def,
+    expected,
+    doc,
+    read(value) {
+      if (typeof value === 'number' && Number.isFinite(value)) return value >= 0 && value <= 1 ? ok(value) : fail(`out of range: expected ${expected}, got ${value}`);
+      return fail(`wrong type: expected ${expected}, got ${describe(value)}`);
+    },
+    fromText: (text) => (/^\d*\.?\d+$/.test(text) ? Number(text) : text),
+  });
+}
+
 function boolean(def: boolean, doc: string): Field<boolean> {
   const expected = 'true or false';
   return new Field({
@@ -292,6 +307,7 @@ function origins(doc: string): Field<readonly string[]> {
 /** Storage engines, one list: later issues append 'rocksdb', 'leveldb'. */
 export const STORAGE_ENGINES = ['auto', 'rocksdb', 'leveldb', 'memory'] as const;
 export const LOG_LEVELS = ['debug', 'info', 'warn', 'error', 'silent'] as const;
+export const METRICS_AUTH = ['none', 'token'] as const;
 export const LOG_FORMATS = ['json', 'text'] as const;
 export const QUEUE_DROP_POLICIES = ['oldest', 'newest'] as const;
 export const PUBLISH_RATE_ACTIONS = ['pause', 'disconnect'] as const;
@@ -581,7 +597,19 @@ function listenerList(doc: string): Field<readonly ListenerConfig[] | undefined>
 
 const SCHEMA = {
   node: {
-    name: text(hostname(), 'name of this broker node (used in $SYS topics)', 'the machine hostname'),
+    // EMQX's node naming (name@host), so presence topics read $SYS/brokers/junction@host/clients/...
+    name: text(`junction@${hostname()}`, 'name of this broker node (used in $SYS topics)', '`junction@<hostname>`'),
+  },
+  metrics: {
+    enabled: boolean(true, 'serve GET /metrics and observe latencies; false leaves only plain counters (no histograms, no process metrics)'),
+    auth: oneOf(METRICS_AUTH, 'none', 'none: /metrics is public (as RabbitMQ and EMQX); token: it needs an admin.tokens token (any role)'),
+    perObject: boolean(false, 'serve GET /metrics/per-object: queue depth, consumers and head age per queue'),
+    perObjectMaxQueues: integer(1, 1000000, 1000, 'queues on /metrics/per-object at most (the deepest ones)'),
+    deliveryLatencySampleRate: fraction(1, 'share of deliveries and acknowledgements whose latency is observed (0 = none)'),
+  },
+  sys: {
+    interval: integer(0, 86400, 10, 'seconds between $SYS/broker/... updates (retained, published when changed); 0 = off'),
+    presence: boolean(true, 'publish $SYS/brokers/<node>/clients/<clientid>/connected and /disconnected events'),
   },
   mqtt: {
     host: text('0.0.0.0', 'address the MQTT TCP listener binds to'),
@@ -654,7 +682,7 @@ const SCHEMA = {
     maxConnections: integer(0, Number.MAX_SAFE_INTEGER, 100000, 'connections open at once on all listeners together; 0 = no limit'),
     listenerMaxConnections: integer(0, Number.MAX_SAFE_INTEGER, 0, "connections open at once on one listener (a listener entry's maxConnections overrides); 0 = no limit of its own"),
     maxConnectionsPerAddress: integer(0, Number.MAX_SAFE_INTEGER, 0, 'connections open at once from one source address, per listener (overridable per listener); 0 = no limit'),
-    connectRate: integer(0, Number.MAX_SAFE_INTEGER, 1000, 'new connections a second per listener, token bucket (overridable per listener); 0 = no limit'),
+    connectRate: integer(0, Number.MAX_SAFE_INTEGER, 0, 'new connections a second per listener, token bucket (overridable per listener); 0 = no limit'),
     connectBurst: integer(0, Number.MAX_SAFE_INTEGER, 0, 'new connections a listener takes at once (the bucket size; overridable per listener); 0 = connectRate'),
     maxSubscriptions: integer(0, Number.MAX_SAFE_INTEGER, 10000, 'subscriptions per client; 0 = no limit'),
     maxQueuedBytes: integer(0, Number.MAX_SAFE_INTEGER, 268435456, 'payload bytes queued per session, beside mqtt.maxQueuedMessages; 0 = no limit'),
@@ -681,6 +709,12 @@ const SCHEMA = {
   log: {
     level: oneOf(LOG_LEVELS, 'info', 'least severe level written'),
     format: oneOf(LOG_FORMATS, 'json', 'json: one JSON object per line; text: human-readable'),
+    file: optional(path('-', 'file the log is appended to, reopened on SIGHUP (logrotate); stdout when not set')),
+  },
+  trace: {
+    maxTraces: integer(1, 100, 10, 'traces kept at once, running or stopped (POST /api/v1/traces refuses more)'),
+    maxFileSize: integer(4096, 1073741824, 67108864, 'bytes a trace file may reach; the trace stops there'),
+    dir: optional(path('-', 'directory of trace files; default <storage.dir>/traces, or a temporary directory with memory storage')),
   },
 } as const;
 

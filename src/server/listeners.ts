@@ -8,6 +8,11 @@
  * half-open. A failed TLS handshake (wrong CA, expired or missing client certificate, plain TCP to
  * a TLS port) is logged with the peer address and counted in `tlsHandshakeFailures`; it touches no
  * other connection.
+ *
+ * Every accepted socket passes the listener's gate (admission.ts: connection limits, connect
+ * rate) before the server's own handlers see it: a refused one gets no TLS handshake, no HTTP
+ * parser, no adapter. Plain MQTT and STOMP listeners answer it in their protocol when that is
+ * cheap (CONNACK 0x9F / 0x97, an ERROR frame), plain HTTP with 503, TLS listeners just close.
  */
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import https from 'node:https';
@@ -15,8 +20,9 @@ import net from 'node:net';
 import tls from 'node:tls';
 import type { Logger } from '../core/log.js';
 import type { Stats } from '../core/stats.js';
-import type { Connection, Transport } from '../core/transport.js';
-import type { ListenerConfig } from './config.js';
+import type { Connection, Refuse, Transport } from '../core/transport.js';
+import { refusalKind, type Admission, type ListenerGate } from './admission.js';
+import type { ListenerConfig, ListenerLimits } from './config.js';
 import { ListenerTls, TlsMaterialError } from './tls.js';
 import { WebSocketGateway } from './websocket.js';
 
@@ -32,11 +38,35 @@ export interface ListenerContext {
   readonly handshakeTimeoutMs: number;
   /** Largest WebSocket message accepted per protocol. */
   readonly maxMessage: { readonly mqtt: number; readonly stomp: number };
+  /** The broker-wide connection count and limit; each listener gets its gate from it. */
+  readonly admission: Admission;
+  readonly limitsOf: (spec: ListenerSpec) => ListenerLimits;
+  /** How each protocol says no to a connection its listener does not admit (plain TCP only). */
+  readonly refusers: { readonly mqtt: Refuse; readonly stomp: Refuse };
   /**
    * Plain HTTP requests on http listeners (the admin API, health, metrics, dashboard: HttpApp).
    * Absent: only WebSocket upgrades are served (`admin.bind` moved the app to its own listener).
    */
   readonly http?: (req: IncomingMessage, res: ServerResponse) => void;
+}
+
+/** Refused connections answered at once per listener; past that, refused ones are just closed. */
+const MAX_ANSWERING = 32;
+/** The most a refused connection may take to be told. */
+const REFUSAL_DEADLINE_MS = 1000;
+
+/**
+ * Puts `admit` in front of the server's own 'connection' handlers (TLS handshake, HTTP parser,
+ * the adapter): they run only for sockets it admits. They are all registered when the server is
+ * made, so taking them out and calling them from one gate keeps their order.
+ */
+function gateConnections(server: net.Server, admit: (socket: net.Socket) => boolean): void {
+  const inner = server.listeners('connection') as Array<(socket: net.Socket) => void>;
+  server.removeAllListeners('connection');
+  server.on('connection', (socket: net.Socket) => {
+    if (!admit(socket)) return;
+    for (const handler of inner) handler.call(server, socket);
+  });
 }
 
 export class ListenerError extends Error {
@@ -74,6 +104,8 @@ export class RunningListener {
     private readonly server: net.Server,
     private readonly tls: ListenerTls | undefined,
     readonly gateway: WebSocketGateway | undefined,
+    /** Connection limits and connect rate of this listener. */
+    readonly gate: ListenerGate,
   ) {
     server.on('connection', (socket: net.Socket) => {
       this.sockets.add(socket);
@@ -101,6 +133,11 @@ export class RunningListener {
     return this.tls?.describe();
   }
 
+  /** The listener's TLS material and rules (reload prepares and installs through it). */
+  get tlsMaterial(): ListenerTls | undefined {
+    return this.tls;
+  }
+
   /** Reads the TLS files again (SIGHUP); true when new material is in use. */
   reloadTls(): boolean {
     return this.tls?.reload(true) ?? false;
@@ -112,6 +149,7 @@ export class RunningListener {
    */
   close(): Promise<void> {
     this.tls?.close();
+    this.gate.close();
     return new Promise((resolve) => {
       this.server.close(() => resolve());
       // http and https servers: idle keep-alive connections would hold close() up.
@@ -128,6 +166,7 @@ export async function listen(spec: ListenerSpec, ctx: ListenerContext, tlsMateri
   const { log, stats } = ctx;
   const handshakeFailed = (socket: net.Socket, reason: string): void => {
     stats.tlsHandshakeFailures++;
+    stats.reject(spec.name, 'tls_handshake');
     log.warn('TLS handshake failed', { listener: spec.name, remote: remoteOf(socket), reason });
   };
   /** After a TLS handshake: the listener's client-certificate rules; the identity, or refusal. */
@@ -204,10 +243,50 @@ export async function listen(spec: ListenerSpec, ctx: ListenerContext, tlsMateri
         })
       : net.createServer({ noDelay: true }, (socket) => hand(socket, accept));
   }
+  if (spec.protocol === 'http') {
+    // A connection that makes no request (no WebSocket upgrade) within the connect timeout is
+    // closed, as MQTT and STOMP connections are without a CONNECT. Its first request ends the
+    // clock: keep-alive is the HTTP server's business then, and ws clears it on upgrade.
+    // Registered before the gate goes in front of 'connection': it runs for admitted sockets only.
+    server.on(tlsMaterial ? 'secureConnection' : 'connection', (socket: net.Socket) => {
+      socket.setTimeout(ctx.handshakeTimeoutMs);
+      socket.once('timeout', () => {
+        ctx.stats.connectTimeouts++;
+        log.info('connect timeout', { listener: spec.name, remote: remoteOf(socket), reason: `no request within ${ctx.handshakeTimeoutMs / 1000} s` });
+        socket.destroy();
+      });
+    });
+    server.prependListener('request', (req: http.IncomingMessage) => req.socket.setTimeout(0));
+  }
+  const gate = ctx.admission.gate(spec.name, ctx.limitsOf(spec));
+  gateConnections(server, (socket) => {
+    const refusal = gate.admit(socket);
+    if (refusal === undefined) return true;
+    socket.on('error', () => undefined);
+    // Telling costs a little (a few bytes read or written); under a flood, refused ones just close.
+    if (tlsMaterial || gate.answering >= MAX_ANSWERING) {
+      socket.destroy();
+      return false;
+    }
+    gate.answering++;
+    socket.once('close', () => gate.answering--);
+    const why = refusalKind(refusal);
+    if (spec.protocol === 'http') {
+      const body = why === 'rate' ? 'connection rate exceeded; try again later\n' : 'connection limit reached; try again later\n';
+      socket.end(`HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\nConnection: close\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ${body.length}\r\n\r\n${body}`);
+      setTimeout(() => socket.destroy(), REFUSAL_DEADLINE_MS).unref();
+    } else {
+      ctx.refusers[spec.protocol](socket, why, REFUSAL_DEADLINE_MS);
+    }
+    return false;
+  });
   if (tlsMaterial) {
     server.on('tlsClientError', (err: Error & { reason?: string }, socket: tls.TLSSocket) => {
       // OpenSSL's `reason` ("wrong version number", "tlsv1 alert unknown ca") without its file:line.
       handshakeFailed(socket, err.reason ?? err.message.trim());
+      // Node leaves the socket open after a handshake timeout (ERR_TLS_HANDSHAKE_TIMEOUT): a peer
+      // that never sent a ClientHello would keep it for good.
+      socket.destroy();
     });
     tlsMaterial.attach(server as tls.Server);
   }
@@ -235,5 +314,5 @@ export async function listen(spec: ListenerSpec, ctx: ListenerContext, tlsMateri
     tlsMaterial?.close();
     throw err;
   }
-  return new RunningListener(spec, server, tlsMaterial, gateway);
+  return new RunningListener(spec, server, tlsMaterial, gateway, gate);
 }

@@ -57,14 +57,25 @@ async function start(configFile: string | undefined, overrides: ConfigOverrides)
   process.on('SIGTERM', stop);
   // As Mosquitto: SIGHUP re-reads the TLS certificates and keys (new handshakes use them). Handled
   // from the start too, since its default action would kill the process.
+  // SIGHUP: log.file is opened again (logrotate moved it), then the config file and every file
+  // it names are reloaded, all or nothing (reload.ts); clients stay connected.
   process.on('SIGHUP', () => {
     if (!broker) return;
-    broker.log.info('SIGHUP: reloading TLS material, password and ACL files');
-    broker.reload();
+    broker.reopenLogs();
+    broker.log.info('SIGHUP: reloading TLS material, password and ACL files', { signal: 'SIGHUP', also: 'the config file; log.file reopened' });
+    try {
+      broker.reload('sighup');
+    } catch (err) {
+      broker.log.error('configuration reload crashed', { error: err instanceof Error ? (err.stack ?? err.message) : String(err) });
+    }
   });
   try {
-    broker = await Broker.start(config);
+    broker = await Broker.start(config, { configSource: { file: configFile, overrides } });
   } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`junction: bad configuration: ${err.message}\n`);
+      process.exit(1);
+    }
     if (err instanceof ListenerError || err instanceof StoreOpenError || err instanceof AuthLoadError) {
       process.stderr.write(`junction: cannot start: ${err.message}\n`);
       process.exit(1);

@@ -41,6 +41,12 @@ interface Material {
   readonly digest: string;
 }
 
+/** Material read and checked for a reload, not yet in use. */
+export interface PreparedTls {
+  readonly settings: TlsConfig;
+  readonly material: Material;
+}
+
 export type ClientCheck = { readonly ok: true; readonly identity?: string } | { readonly ok: false; readonly reason: string };
 
 function readPem(key: string, file: string): Buffer {
@@ -168,7 +174,7 @@ export class ListenerTls {
   /** Reads and checks the material now; throws TlsMaterialError. */
   constructor(
     readonly listener: string,
-    readonly settings: TlsConfig,
+    public settings: TlsConfig,
     private readonly log: Logger,
   ) {
     this.material = loadMaterial(settings);
@@ -222,6 +228,21 @@ export class ListenerTls {
     }
   }
 
+  /** Reads and checks the material `settings` names without using it (reload); throws TlsMaterialError. */
+  prepare(settings: TlsConfig = this.settings): PreparedTls {
+    return { settings, material: loadMaterial(settings) };
+  }
+
+  /** Uses prepared material for new handshakes; false when it is what is in use already. */
+  install(p: PreparedTls): boolean {
+    if (p.material.digest === this.material.digest && JSON.stringify(p.settings) === JSON.stringify(this.settings)) return false;
+    this.server?.setSecureContext(p.material.context);
+    this.material = p.material;
+    this.settings = p.settings;
+    this.log.info('TLS material reloaded: new handshakes use it', { evt: 'tls.certificate_loaded', listener: this.listener, ...this.describe() });
+    return true;
+  }
+
   /**
    * Reads the files again and, when they changed (or `force`), uses them for new handshakes.
    * Returns whether new material is in use; bad material is logged and the old one kept.
@@ -237,7 +258,7 @@ export class ListenerTls {
     if (!force && next.digest === this.material.digest) return false;
     this.server?.setSecureContext(next.context);
     this.material = next;
-    this.log.info('TLS material reloaded: new handshakes use it', { listener: this.listener, ...this.describe() });
+    this.log.info('TLS material reloaded: new handshakes use it', { evt: 'tls.certificate_loaded', listener: this.listener, ...this.describe() });
     return true;
   }
 

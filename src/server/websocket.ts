@@ -161,6 +161,8 @@ export class WebSocketGateway {
     const path = pathOf(req);
     const refuse = (status: number, reason: string): void => {
       this.stats.connectionsRejected++;
+      // A refused Origin is a matter of rights; a wrong path or subprotocol, of protocol.
+      this.stats.reject(this.listener, status === 403 ? 'not_authorized' : 'unsupported_protocol');
       this.log.info('WebSocket upgrade refused', { listener: this.listener, remote: remoteAddress, path, status, reason });
       const body = `${reason}\n`;
       socket.end(

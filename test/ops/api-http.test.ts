@@ -5,6 +5,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
+import { parseCli } from '../../src/server/cli.js';
 import { hashToken } from '../../src/server/http/auth.js';
 import { paginate, pageRequest } from '../../src/server/http/paging.js';
 import { ok } from '../../src/server/http/reply.js';
@@ -204,6 +205,13 @@ describe('admin HTTP: health while not ready', async () => {
 });
 
 describe('junction token create (CLI)', () => {
+  it('parses NAME and --role; refuses a missing or unknown role and a bad name', () => {
+    expect(parseCli(['token', 'create', 'ops', '--role', 'admin'])).toEqual({ kind: 'token-create', name: 'ops', role: 'admin' });
+    for (const argv of [['token', 'create', 'ops'], ['token', 'create', 'ops', '--role', 'root'], ['token', 'create', 'a b', '--role', 'viewer'], ['token', 'create', '--role', 'viewer']]) {
+      expect(parseCli(argv).kind, argv.join(' ')).toBe('error');
+    }
+  });
+
   it('prints the token and its config line', () => {
     const out = execFileSync(process.execPath, [MAIN, 'token', 'create', 'ci', '--role', 'viewer'], { encoding: 'utf8' });
     const token = out.split('\n')[1]!;

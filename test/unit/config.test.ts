@@ -56,7 +56,7 @@ describe('defaults', () => {
   it('no file gives every default', () => {
     const c = loadConfig({});
     expect(c).toEqual(DEFAULT_CONFIG);
-    expect(c.node.name).toBe(hostname());
+    expect(c.node.name).toBe(`junction@${hostname()}`);
     expect(c.mqtt).toMatchObject({ host: '0.0.0.0', port: 1883, maxKeepAlive: 65535, maxPacketSize: 1048576 });
     expect(c.mqtt).toMatchObject({ receiveMaximum: 32, maxInflight: 32, maxQueuedMessages: 100000, queueDropPolicy: 'oldest' });
     expect(c.mqtt).toMatchObject({ queueQos0: false, topicAliasMaximum: 10, maxTopicLevels: 128, connectTimeout: 10 });
@@ -116,6 +116,15 @@ describe('a valid file', () => {
     const file = writeConfig(`
 node:
   name: edge-7
+metrics:
+  enabled: false
+  auth: token
+  perObject: true
+  perObjectMaxQueues: 50
+  deliveryLatencySampleRate: 0.25
+sys:
+  interval: 0
+  presence: false
 mqtt:
   host: 127.0.0.1
   port: 0
@@ -186,16 +195,36 @@ queues:
     - { queue: orders, filter: shop/+/order }
     - queue: audit
       filter: '#'
+limits:
+  maxConnections: 10
+  listenerMaxConnections: 5
+  maxConnectionsPerAddress: 2
+  connectRate: 7
+  connectBurst: 9
+  maxSubscriptions: 0
+  maxQueuedBytes: 1024
+  publishRate: 100
+  publishBurst: 200
+  publishRateAction: disconnect
+  outputBufferSize: 65536
+  drainTimeout: 0
+  dropLogInterval: 1
 storage:
   engine: memory
   dir: /var/lib/junction
   sync: false
+admin:
+  bind: 127.0.0.1:8081
+  tokens:
+    - { name: ops, sha256: "${'AB'.repeat(32)}", role: admin }
 log:
   level: silent
   format: text
 `);
     expect(loadConfig({ file })).toEqual({
       node: { name: 'edge-7' },
+      metrics: { enabled: false, auth: 'token', perObject: true, perObjectMaxQueues: 50, deliveryLatencySampleRate: 0.25 },
+      sys: { interval: 0, presence: false },
       mqtt: {
         host: '127.0.0.1',
         port: 0,
@@ -267,7 +296,23 @@ log:
           { queue: 'audit', filter: '#' },
         ],
       },
+      limits: {
+        maxConnections: 10,
+        listenerMaxConnections: 5,
+        maxConnectionsPerAddress: 2,
+        connectRate: 7,
+        connectBurst: 9,
+        maxSubscriptions: 0,
+        maxQueuedBytes: 1024,
+        publishRate: 100,
+        publishBurst: 200,
+        publishRateAction: 'disconnect',
+        outputBufferSize: 65536,
+        drainTimeout: 0,
+        dropLogInterval: 1,
+      },
       storage: { engine: 'memory', dir: '/var/lib/junction', sync: false },
+      admin: { bind: { host: '127.0.0.1', port: 8081 }, tokens: [{ name: 'ops', sha256: 'ab'.repeat(32), role: 'admin' }] },
       log: { level: 'silent', format: 'text' },
     });
   });
@@ -325,7 +370,7 @@ describe('errors', () => {
     );
     expect(invalid({ mqtt: { port: { value: 1 } } }).reason).toBe('wrong type: expected an integer 0..65535, got a mapping');
     expect(invalid(['mqtt']).message).toBe(
-      'junction.yaml: wrong type: expected a mapping with keys node, mqtt, stomp, http, tls, auth, listeners, queues, storage, log, got a list',
+      'junction.yaml: wrong type: expected a mapping with keys node, metrics, sys, mqtt, stomp, http, tls, auth, listeners, queues, limits, storage, admin, log, got a list',
     );
   });
 

@@ -94,6 +94,11 @@ export class PasswordVerifier {
     return this.users.has(user);
   }
 
+  /** The hash string of `user` (a reload compares it to the one a connected client logged in with). */
+  hashOf(user: string): string | undefined {
+    return this.users.get(user);
+  }
+
   async verify(user: string, password: Buffer): Promise<boolean> {
     const stored = this.users.get(user);
     const entry = stored === undefined ? undefined : parseHash(stored);

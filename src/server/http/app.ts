@@ -98,6 +98,10 @@ export class HttpApp {
   readonly limiter: FailureLimiter;
   private readonly routes: Route[] = [];
   private readonly streams = new Set<SseStream>();
+  private notifyListeners: Array<(event: string, data: unknown) => void> = [];
+  private readonly closeHandlers: Array<() => void> = [];
+  /** ms since epoch: when the app (and so the broker) started. */
+  readonly startedAt = Date.now();
   readonly broker: Broker;
   private readonly log: Logger;
   private readonly unavailable: () => string | undefined;
@@ -136,6 +140,32 @@ export class HttpApp {
   /** Ends every SSE stream (broker stop: the listener could not close while they are open). */
   closeStreams(): void {
     for (const s of [...this.streams]) s.close();
+  }
+
+  /** Broker stop: ends the SSE streams and runs the `onClose` handlers (timers of route modules). */
+  close(): void {
+    this.closeStreams();
+    for (const h of this.closeHandlers.splice(0)) h();
+  }
+
+  onClose(handler: () => void): void {
+    this.closeHandlers.push(handler);
+  }
+
+  /**
+   * Tells `/api/v1/stream` readers about something that happened (`event: reload`, ...): every
+   * listener added with `onNotify` gets it. Listeners must not throw.
+   */
+  notify(event: string, data: unknown): void {
+    for (const l of this.notifyListeners) l(event, data);
+  }
+
+  /** Adds a listener of `notify`; returns the function that removes it. */
+  onNotify(listener: (event: string, data: unknown) => void): () => void {
+    this.notifyListeners = [...this.notifyListeners, listener];
+    return () => {
+      this.notifyListeners = this.notifyListeners.filter((l) => l !== listener);
+    };
   }
 
   /** The listeners' request handler. */

@@ -4,8 +4,14 @@
  * app.ts); it reads the broker as `app.broker` (or `req.broker` inside a handler).
  */
 import type { HttpApp } from './app.js';
+import { mountApi } from './api/index.js';
 import { mountHealth } from './health.js';
+import { mountMetrics } from '../metrics/http.js';
+import { mountDashboard } from '../dashboard.js';
 
 export function mountRoutes(app: HttpApp): void {
   mountHealth(app);
+  mountApi(app);
+  mountMetrics(app);
+  mountDashboard(app);
 }
