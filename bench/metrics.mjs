@@ -43,7 +43,7 @@ async function startJunction(side) {
     [main, 'start', '--config', path.join(dir, `${side}.yaml`), '--host', '127.0.0.1', '--mqtt-port', String(mqtt), '--stomp-port', '0', '--http-port', String(http), '--storage', 'memory'],
     { stdio: ['ignore', 'ignore', 'inherit'] },
   );
-  const ok = await waitForPort(mqtt, 10_000);
+  const ok = await waitForPort(mqtt, 30_000);
   if (ok !== true) throw new Error(ok);
   return { child, mqtt, http };
 }

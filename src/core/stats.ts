@@ -150,14 +150,16 @@ export class Stats {
 
   /** Delivery latency of one message written now (skipped by the sample rate). */
   observeDelivery(msg: Message, qos: Qos): void {
-    if (this.latencySampleRate < 1 && Math.random() >= this.latencySampleRate) return;
+    const rate = this.latencySampleRate;
+    if (rate < 1 && (rate <= 0 || Math.random() >= rate)) return;
     const ms = msg.stampedAt !== undefined ? performance.now() - msg.stampedAt : Date.now() - msg.createdAt;
     this.deliveryLatency[qos].observe(ms / 1000);
   }
 
   /** Publish received at `since` (performance.now()) and acknowledged now. */
   observeAck(protocol: 'mqtt' | 'stomp', qos: Qos, since: number): void {
-    if (this.latencySampleRate < 1 && Math.random() >= this.latencySampleRate) return;
+    const rate = this.latencySampleRate;
+    if (rate < 1 && (rate <= 0 || Math.random() >= rate)) return;
     this.ackLatency[(protocol === 'mqtt' ? 0 : 3) + qos]!.observe((performance.now() - since) / 1000);
   }
 }
