@@ -373,7 +373,8 @@ describe('MQTT 5 properties', async () => {
         raw.send({ cmd: 'publish', topic: `pfi/${n}`, qos, messageId: 9, payload: bad, retain: false, dup: false, properties: { payloadFormatIndicator: true } });
         const ack = await raw.next(qos === 1 ? 'puback' : 'pubrec');
         expect([ack.messageId, ack.reasonCode]).toEqual([9, 0x99]);
-        expect(ack.properties?.reasonString).toEqual(expect.any(String));
+        // No Reason String on refused PUBACK/PUBREC (as Mosquitto): the code says it, and some clients reject properties there.
+        expect(ack.properties?.reasonString).toBeUndefined();
         // Without the indicator the same bytes are fine.
         raw.send({ cmd: 'publish', topic: `pfi/${n}`, qos: 1, messageId: 10, payload: bad, retain: false, dup: false });
         expect((await raw.next('puback')).reasonCode ?? 0).toBe(0);
