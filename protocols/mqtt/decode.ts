@@ -39,6 +39,14 @@ function protocolError(msg: string): MqttError {
 export class Framer {
   private buf: Buffer = EMPTY;
   private pos = 0;
+  /**
+   * Chunks of a packet still arriving, not yet joined to `buf`: a large packet sent in many small
+   * pieces is copied once, when it is complete, not once per piece.
+   */
+  private pending: Buffer[] = [];
+  private pendingBytes = 0;
+  /** Bytes the packet at `pos` needs in all, once its fixed header has been read; 0 before. */
+  private need = 0;
   type = 0;
   flags = 0;
   bodyStart = 0;
@@ -52,13 +60,21 @@ export class Framer {
 
   /** Bytes received but not yet returned as packets. */
   get buffered(): number {
-    return this.buf.length - this.pos;
+    return this.buf.length - this.pos + this.pendingBytes;
   }
 
   push(chunk: Buffer): void {
-    if (this.pos >= this.buf.length) this.buf = chunk;
-    else this.buf = Buffer.concat([this.buf.subarray(this.pos), chunk]);
+    if (this.need > 0 && this.buf.length - this.pos + this.pendingBytes + chunk.length < this.need) {
+      this.pending.push(chunk);
+      this.pendingBytes += chunk.length;
+      return;
+    }
+    const parts = this.pos >= this.buf.length ? [] : [this.buf.subarray(this.pos)];
+    parts.push(...this.pending, chunk);
+    this.buf = parts.length === 1 ? chunk : Buffer.concat(parts);
     this.pos = 0;
+    this.pending = [];
+    this.pendingBytes = 0;
   }
 
   /** True when a whole packet is ready (see the fields); false when more bytes are needed. */
@@ -66,6 +82,7 @@ export class Framer {
     const buf = this.buf;
     const start = this.pos;
     const avail = buf.length - start;
+    this.need = 0;
     if (avail < 2) return false;
     let len = 0;
     let mul = 1;
@@ -83,7 +100,10 @@ export class Framer {
     if (total > this.maxPacketSize) {
       throw new MqttError(ReasonCode.PacketTooLarge, `packet of ${total} bytes exceeds the maximum of ${this.maxPacketSize}`);
     }
-    if (avail < total) return false;
+    if (avail < total) {
+      this.need = total;
+      return false;
+    }
     const h = buf[start]!;
     this.type = h >> 4;
     this.flags = h & 0x0f;
