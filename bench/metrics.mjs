@@ -6,14 +6,14 @@
 // and prints the throughput of each side by side with the loss, plus the idle RSS each adds.
 //
 //   npm run build && node bench/metrics.mjs [--rounds 3] [--duration 5] [--warmup 1] [--scrape-ms 1000]
-//                                           [--node PATH] [--json FILE]
+//                                           [--scenarios fanout,fanout-qos1,pairs-qos1] [--node PATH] [--json FILE]
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { buildLoader, cacheDir, freePort, repo, waitForPort } from './common.mjs';
 
-const opts = { rounds: 3, duration: 5, warmup: 1, 'scrape-ms': 1000, node: process.execPath, json: '' };
+const opts = { rounds: 3, duration: 5, warmup: 1, 'scrape-ms': 1000, node: process.execPath, json: '', scenarios: 'fanout,fanout-qos1,pairs-qos1' };
 for (let i = 2; i < process.argv.length; i += 2) {
   const k = process.argv[i].replace(/^--/, '');
   if (!(k in opts)) throw new Error(`unknown option --${k}`);
@@ -36,6 +36,12 @@ const loader = buildLoader('mqttload');
 const dir = fs.mkdtempSync(path.join(cacheDir, 'metrics-'));
 for (const [side, yaml] of Object.entries(SIDES)) fs.writeFileSync(path.join(dir, `${side}.yaml`), yaml);
 
+/** Brokers started and not yet stopped: killed if the bench itself fails. */
+const children = new Set();
+process.on('exit', () => {
+  for (const c of children) c.kill('SIGKILL');
+});
+
 async function startJunction(side) {
   const [mqtt, http] = [await freePort(), await freePort()];
   const child = spawn(
@@ -43,8 +49,12 @@ async function startJunction(side) {
     [main, 'start', '--config', path.join(dir, `${side}.yaml`), '--host', '127.0.0.1', '--mqtt-port', String(mqtt), '--stomp-port', '0', '--http-port', String(http), '--storage', 'memory'],
     { stdio: ['ignore', 'ignore', 'inherit'] },
   );
-  const ok = await waitForPort(mqtt, 30_000);
-  if (ok !== true) throw new Error(ok);
+  children.add(child);
+  child.once('exit', () => children.delete(child));
+  for (const port of [mqtt, http]) {
+    const ok = await waitForPort(port, 30_000);
+    if (ok !== true) throw new Error(ok);
+  }
   return { child, mqtt, http };
 }
 
@@ -80,14 +90,22 @@ function scraper(port, ms) {
   };
 }
 
+/** Runs mqttload without blocking this process (the scraper runs meanwhile); resolves with its JSON line. */
 function load(port, args) {
-  const r = spawnSync(loader, ['--host', '127.0.0.1', '--port', String(port), '--duration', String(opts.duration), '--warmup', String(opts.warmup), ...args], {
-    encoding: 'utf8',
-    timeout: (opts.duration + opts.warmup + 60) * 1000,
+  return new Promise((resolve, reject) => {
+    const p = spawn(loader, ['--host', '127.0.0.1', '--port', String(port), '--duration', String(opts.duration), '--warmup', String(opts.warmup), ...args]);
+    let out = '';
+    let err = '';
+    p.stdout.on('data', (d) => (out += d));
+    p.stderr.on('data', (d) => (err += d));
+    const timer = setTimeout(() => p.kill('SIGKILL'), (opts.duration + opts.warmup + 60) * 1000);
+    p.on('exit', (code) => {
+      clearTimeout(timer);
+      const line = out.trim().split('\n').pop();
+      if (code !== 0 || !line) reject(new Error(`mqttload failed (${code}): ${err}`));
+      else resolve(JSON.parse(line));
+    });
   });
-  const line = r.stdout.trim().split('\n').pop();
-  if (r.status !== 0 || !line) throw new Error(`mqttload failed (${r.status}): ${r.stderr}`);
-  return JSON.parse(line);
 }
 
 const median = (xs) => {
@@ -99,14 +117,16 @@ const nodeVersion = spawnSync(opts.node, ['--version'], { encoding: 'utf8' }).st
 console.log(`metrics bench: junction on node ${nodeVersion}, ${os.cpus().length} CPUs, load ${os.loadavg()[0].toFixed(2)}; ${opts.rounds} rounds x ${opts.duration} s; /metrics scraped every ${opts['scrape-ms']} ms on the "on" side`);
 
 const results = {};
-for (const [name, sc] of Object.entries(SCENARIOS)) {
+for (const name of opts.scenarios.split(',')) {
+  const sc = SCENARIOS[name];
+  if (!sc) throw new Error(`unknown scenario ${name}: ${Object.keys(SCENARIOS).join(', ')}`);
   results[name] = { on: [], off: [], about: sc.about };
   for (let round = 0; round < opts.rounds; round++) {
     // Alternate which side goes first, so drift over the run does not favour one.
     for (const side of round % 2 === 0 ? ['on', 'off'] : ['off', 'on']) {
       const b = await startJunction(side);
       const stopScrape = side === 'on' ? scraper(b.http, opts['scrape-ms']) : undefined;
-      const r = load(b.mqtt, sc.load);
+      const r = await load(b.mqtt, sc.load);
       const s = await stopScrape?.();
       await stop(b);
       results[name][side].push(r.delivered_per_s);

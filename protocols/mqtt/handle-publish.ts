@@ -5,6 +5,7 @@
  */
 import { isUtf8 } from 'node:buffer';
 import type { Session } from '../../src/core/session.js';
+import { clock } from '../../src/core/stats.js';
 import { validateTopicName } from '../../src/core/topic.js';
 import type { MqttConnection } from './connection.js';
 import { toDraft } from './convert.js';
@@ -14,7 +15,7 @@ import { MqttError, ReasonCode } from './reason-codes.js';
 
 export function handlePublish(conn: MqttConnection, session: Session, p: PublishPacket): void {
   // junction_publish_ack_latency_seconds: from here to the PUBACK/PUBREC written.
-  const since = p.qos > 0 ? performance.now() : 0;
+  const since = p.qos > 0 ? clock() : 0;
   const s = conn.settings;
   const v5 = conn.version === 5;
   let topic = p.topic;

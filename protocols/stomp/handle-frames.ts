@@ -5,7 +5,7 @@
  * transaction are kept as actions and applied together at COMMIT, in one storage batch.
  */
 import type { Session, Subscription } from '../../src/core/session.js';
-import { STOMP_VERSIONS } from '../../src/core/stats.js';
+import { STOMP_VERSIONS, clock } from '../../src/core/stats.js';
 import { isTopicError, parseFilter, validateTopicName } from '../../src/core/topic.js';
 import type { StompConnection, StompSubscription, AckMode } from './connection.js';
 import { StompError } from './connection.js';
@@ -156,7 +156,7 @@ export function handleSend(conn: StompConnection, _session: Session, f: Frame): 
   // A persistent message is on disk before its RECEIPT (design.md "Durability contract").
   if (receipt === undefined) conn.receipt(receipt, apply());
   else {
-    const since = performance.now();
+    const since = clock();
     conn.receipt(receipt, apply(), () => conn.core.stats.observeAck('stomp', draft.qos, since));
   }
 }

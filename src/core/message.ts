@@ -46,7 +46,7 @@ export interface Message {
   readonly expiresAt?: number;
   readonly props: MessageProps;
   readonly origin: Origin;
-  /** performance.now() when the router took it in (delivery latency); memory only, absent after a restart. */
+  /** stats clock() when the router took it in (delivery latency); memory only, absent after a restart. */
   readonly stampedAt?: number;
 }
 

@@ -18,7 +18,7 @@ import { QueueRegistry, queueNameOf, type Queue, type QueueOptions } from './que
 import { RetainedIndex } from './retained.js';
 import type { Session, Subscription } from './session.js';
 import { subscriptionRecord } from './session.js';
-import { SOURCE_INDEX, type MessageSource, type Stats } from './stats.js';
+import { SOURCE_INDEX, clock, type MessageSource, type Stats } from './stats.js';
 import { TopicTree } from './topic-tree.js';
 
 interface Member {
@@ -140,7 +140,8 @@ export class Router {
       expiresAt: draft.expiresAt,
       props: draft.props,
       origin: draft.origin,
-      stampedAt: performance.now(),
+      // Only while latencies are observed (metrics.enabled, a sample rate above 0).
+      stampedAt: this.stats.latencySampleRate > 0 ? clock() : undefined,
     };
     return msg;
   }
