@@ -220,6 +220,11 @@ admin:
 log:
   level: silent
   format: text
+  file: logs/junction.log
+trace:
+  maxTraces: 3
+  maxFileSize: 8192
+  dir: /var/tmp/traces
 `);
     expect(loadConfig({ file })).toEqual({
       node: { name: 'edge-7' },
@@ -313,7 +318,8 @@ log:
       },
       storage: { engine: 'memory', dir: '/var/lib/junction', sync: false },
       admin: { bind: { host: '127.0.0.1', port: 8081 }, tokens: [{ name: 'ops', sha256: 'ab'.repeat(32), role: 'admin' }] },
-      log: { level: 'silent', format: 'text' },
+      log: { level: 'silent', format: 'text', file: join(dirname(file), 'logs/junction.log') },
+      trace: { maxTraces: 3, maxFileSize: 8192, dir: '/var/tmp/traces' },
     });
   });
 
@@ -370,7 +376,7 @@ describe('errors', () => {
     );
     expect(invalid({ mqtt: { port: { value: 1 } } }).reason).toBe('wrong type: expected an integer 0..65535, got a mapping');
     expect(invalid(['mqtt']).message).toBe(
-      'junction.yaml: wrong type: expected a mapping with keys node, metrics, sys, mqtt, stomp, http, tls, auth, listeners, queues, limits, storage, admin, log, got a list',
+      'junction.yaml: wrong type: expected a mapping with keys node, metrics, sys, mqtt, stomp, http, tls, auth, listeners, queues, limits, storage, admin, log, trace, got a list',
     );
   });
 
