@@ -99,17 +99,42 @@ export class FrameParser {
   private buf: Buffer = EMPTY;
   /** Where the frame being read starts (after heart-beat EOLs). */
   private start = 0;
+  /**
+   * Once a frame's headers are read and only its body is missing: the bytes it needs in all (from
+   * `start`, with content-length), or where its body starts (without: it ends at a NUL). Chunks that
+   * cannot complete it wait in `pending`, so a large body sent in small pieces is joined once and its
+   * headers parsed once, not once per piece.
+   */
+  private wait: { readonly need: number } | { readonly bodyStart: number } | undefined;
+  private pending: Buffer[] = [];
+  private pendingBytes = 0;
 
   constructor(readonly limits: FrameLimits = DEFAULT_FRAME_LIMITS) {}
 
   /** Bytes buffered and not yet returned as frames. */
   get buffered(): number {
-    return this.buf.length - this.start;
+    return this.buf.length - this.start + this.pendingBytes;
   }
 
   push(chunk: Buffer): void {
-    this.buf = this.start >= this.buf.length ? chunk : Buffer.concat([this.buf.subarray(this.start), chunk]);
+    const w = this.wait;
+    if (w !== undefined) {
+      const have = this.buf.length - this.start + this.pendingBytes + chunk.length;
+      const incomplete =
+        'need' in w ? have < w.need : chunk.indexOf(NUL) < 0 && have - w.bodyStart <= this.limits.maxBody;
+      if (incomplete) {
+        this.pending.push(chunk);
+        this.pendingBytes += chunk.length;
+        return;
+      }
+    }
+    const parts = this.start >= this.buf.length ? [] : [this.buf.subarray(this.start)];
+    parts.push(...this.pending, chunk);
+    this.buf = parts.length === 1 ? chunk : Buffer.concat(parts);
     this.start = 0;
+    this.pending = [];
+    this.pendingBytes = 0;
+    this.wait = undefined;
   }
 
   /** Heart-beat EOLs seen since the last call (lets the connection count them as activity). */
@@ -117,6 +142,8 @@ export class FrameParser {
 
   /** The next whole frame, or undefined when more bytes are needed. Throws FrameError. */
   next(): Frame | undefined {
+    // Still waiting for a body whose missing bytes have not all arrived: nothing to parse again.
+    if (this.wait !== undefined) return undefined;
     const buf = this.buf;
     // Heart-beats: EOLs between frames.
     while (this.start < buf.length && (buf[this.start] === LF || buf[this.start] === CR)) {
@@ -181,7 +208,10 @@ export class FrameParser {
     }
     let body: Buffer;
     if (contentLength !== undefined) {
-      if (buf.length < pos + contentLength + 1) return undefined;
+      if (buf.length < pos + contentLength + 1) {
+        this.wait = { need: pos + contentLength + 1 - this.start };
+        return undefined;
+      }
       if (buf[pos + contentLength] !== NUL) throw new FrameError('frame body not followed by NUL after content-length bytes', receipt);
       body = Buffer.from(buf.subarray(pos, pos + contentLength));
       pos += contentLength + 1;
@@ -189,6 +219,7 @@ export class FrameParser {
       const nul = buf.indexOf(NUL, pos);
       if (nul < 0) {
         if (buf.length - pos > this.limits.maxBody) throw new FrameLimitError(`body exceeds the limit of ${this.limits.maxBody} bytes (no content-length)`, receipt);
+        this.wait = { bodyStart: pos - this.start };
         return undefined;
       }
       // The NUL may come in the chunk that carries the body past the limit: check here too.
