@@ -11,11 +11,10 @@
  * refused whole, with file, line and reason: a broken ACL never leaves the broker open.
  *
  * Checks run on the publish and delivery paths, so each client's rules are compiled once (at its
- * first check) into topic trees: a check costs a walk bounded by the topic's depth, not a scan of
- * the rules.
+ * first check) into filter sets (a trie per access kind): a check costs a walk bounded by the
+ * topic's depth, not a scan of the rules, and allocates nothing but the level strings.
  */
 import { filterCovers, filtersIntersect, isTopicError, parseFilter } from '../../core/topic.js';
-import { TopicTree } from '../../core/topic-tree.js';
 
 export type Access = 'read' | 'write' | 'readwrite' | 'deny';
 
@@ -38,37 +37,98 @@ export class AclError extends Error {
 
 const ACCESS = new Set<Access>(['read', 'write', 'readwrite', 'deny']);
 
+class Level {
+  readonly children = new Map<string, Level>();
+  plus: Level | undefined;
+  /** A filter ends here with '#': it matches this level and everything below it. */
+  hash = false;
+  /** A filter ends exactly here. */
+  end = false;
+}
+
+/**
+ * Topic filters that answer one question: does any of them match this topic? (The router's
+ * TopicTree visits every matching value through a callback; a yes or no needs neither.) Matches as
+ * core/topic.ts `matches` does, which test/unit/acl.test.ts checks.
+ */
+export class FilterSet {
+  private readonly exact = new Set<string>();
+  private readonly root = new Level();
+  size = 0;
+
+  add(filter: string): void {
+    this.size++;
+    if (!filter.includes('+') && !filter.includes('#')) {
+      this.exact.add(filter);
+      return;
+    }
+    let node = this.root;
+    for (const level of filter.split('/')) {
+      if (level === '#') {
+        node.hash = true;
+        return;
+      }
+      let next = level === '+' ? node.plus : node.children.get(level);
+      if (!next) {
+        next = new Level();
+        if (level === '+') node.plus = next;
+        else node.children.set(level, next);
+      }
+      node = next;
+    }
+    node.end = true;
+  }
+
+  matches(topic: string): boolean {
+    if (this.size === 0) return false;
+    if (this.exact.has(topic)) return true;
+    // A filter starting with a wildcard does not match a topic starting with '$' [MQTT-4.7.2-1].
+    return matchFrom(this.root, topic, 0, topic.charCodeAt(0) === 0x24);
+  }
+}
+
+/** Whether a filter below `node` matches `topic` from `start` (the beginning of a level). */
+function matchFrom(node: Level, topic: string, start: number, noWildcard: boolean): boolean {
+  // "a/#" matches "a" itself and everything below it [MQTT-4.7.1-2].
+  if (node.hash && !noWildcard) return true;
+  const slash = topic.indexOf('/', start);
+  const end = slash < 0 ? topic.length : slash;
+  const next = node.children.size > 0 ? node.children.get(topic.slice(start, end)) : undefined;
+  if (next && (slash < 0 ? next.end || next.hash : matchFrom(next, topic, end + 1, false))) return true;
+  const plus = noWildcard ? undefined : node.plus;
+  return plus !== undefined && (slash < 0 ? plus.end || plus.hash : matchFrom(plus, topic, end + 1, false));
+}
+
 /** One client's rules, compiled. */
 export class CompiledAcl {
-  private readonly read = new TopicTree<true>();
-  private readonly write = new TopicTree<true>();
-  private readonly deny = new TopicTree<true>();
+  private readonly read = new FilterSet();
+  private readonly write = new FilterSet();
+  private readonly deny = new FilterSet();
   private readonly readFilters: string[] = [];
   private readonly denyFilters: string[] = [];
 
   constructor(rules: readonly Rule[]) {
     for (const r of rules) {
-      const key = String(r.line);
       if (r.access === 'deny') {
-        this.deny.add(r.filter, key, true);
+        this.deny.add(r.filter);
         this.denyFilters.push(r.filter);
         continue;
       }
       if (r.access !== 'write') {
-        this.read.add(r.filter, key, true);
+        this.read.add(r.filter);
         this.readFilters.push(r.filter);
       }
-      if (r.access !== 'read') this.write.add(r.filter, key, true);
+      if (r.access !== 'read') this.write.add(r.filter);
     }
   }
 
   canPublish(topic: string): boolean {
-    return !hit(this.deny, topic) && hit(this.write, topic);
+    return !this.deny.matches(topic) && this.write.matches(topic);
   }
 
   /** Receive a message on `topic` (a delivery through a wildcard subscription, a retained message). */
   canRead(topic: string): boolean {
-    return !hit(this.deny, topic) && hit(this.read, topic);
+    return !this.deny.matches(topic) && this.read.matches(topic);
   }
 
   /**
@@ -85,12 +145,6 @@ export class CompiledAcl {
     if (this.denyFilters.some((d) => filtersIntersect(d, filter))) return true;
     return !this.readFilters.some((g) => filterCovers(g, filter));
   }
-}
-
-function hit(tree: TopicTree<true>, topic: string): boolean {
-  let found = false;
-  if (tree.size > 0) tree.match(topic, () => (found = true));
-  return found;
 }
 
 /** Substitutes %u and %c; undefined when the value would change the filter's shape. */
