@@ -32,6 +32,8 @@ export interface LogOptions {
   readonly file?: string | undefined;
   /** Where lines go instead of stdout or the file (tests). */
   readonly sink?: (line: string) => void;
+  /** The throttling window of auth.failed and acl.denied, ms (default 60 s; tests shorten it). */
+  readonly throttleMs?: number;
 }
 
 /** Field names whose values never reach the log. */
@@ -132,6 +134,7 @@ interface Throttle {
   readonly fields: LogFields;
   readonly level: Level;
   readonly msg: string;
+  readonly window: number;
 }
 
 /**
@@ -258,8 +261,9 @@ export class LogHub {
       return undefined;
     }
     const before = t?.suppressed ?? 0;
-    this.throttles.set(key, { until: now + THROTTLE_WINDOW_MS, suppressed: 0, evt, fields, level, msg });
-    this.sweeper ??= setInterval(() => this.flushThrottled(Date.now()), THROTTLE_WINDOW_MS / 6);
+    const window = this.opts.throttleMs ?? THROTTLE_WINDOW_MS;
+    this.throttles.set(key, { until: now + window, suppressed: 0, evt, fields, level, msg, window });
+    this.sweeper ??= setInterval(() => this.flushThrottled(Date.now()), Math.max(10, window / 6));
     this.sweeper.unref();
     return before;
   }
@@ -272,7 +276,7 @@ export class LogHub {
       if (t.suppressed > 0 && RANK[t.level] >= this.min) {
         const { evt, clientId, username, peer, listener, protocol } = t.fields as Record<string, unknown>;
         const about = Object.fromEntries(Object.entries({ clientId, username, peer, listener, protocol }).filter(([, v]) => v !== undefined));
-        this.write(t.level, `${t.msg} (${t.suppressed} more in the last ${THROTTLE_WINDOW_MS / 1000} s)`, { evt, ...about, suppressed: t.suppressed });
+        this.write(t.level, `${t.msg} (${t.suppressed} more in the last ${t.window / 1000} s)`, { evt, ...about, suppressed: t.suppressed });
       }
     }
     if (this.throttles.size === 0 && this.sweeper) {
