@@ -27,6 +27,8 @@ import { mountRoutes } from './http/mount.js';
 import type { LiveStats } from './metrics/live.js';
 import { Telemetry } from './metrics/telemetry.js';
 import { LogHub } from './log.js';
+import { TraceManager } from './traces/manager.js';
+import { join } from 'node:path';
 import { Reloader, type ConfigSource, type Reloadable, type ReloadResult, type ReloadStatus, type ReloadTrigger } from './reload.js';
 import type { SessionLimits } from '../core/session.js';
 import type { QueueOptions } from '../core/queues.js';
@@ -150,6 +152,8 @@ export class Broker implements Reloadable {
   storageOpen = false;
   /** Metrics registry, stats stream and $SYS publisher (src/server/metrics, src/server/sys.ts). */
   telemetry: Telemetry | undefined;
+  /** Traces by client id, topic or IP (src/server/traces; API /api/v1/traces). */
+  traces: TraceManager | undefined;
   /** The process log, when the broker made it (not when the caller gave a logger). */
   logHub: LogHub | undefined;
   /** Where the config came from (reload reads it again). */
@@ -218,6 +222,7 @@ export class Broker implements Reloadable {
     const broker = new Broker(config, core, listeners, log, { engine: store.engine, reason: opened.reason });
     broker.auth = auth;
     broker.logHub = logHub;
+    broker.traces = new TraceManager(core.tracing, core.stats, log, config.trace, store instanceof KvStore ? join(store.dir, 'traces') : undefined);
     broker.configSource = opts.configSource ?? {};
     broker.sessionLimits = sessionLimits;
     broker.storageOpen = true;
@@ -381,6 +386,7 @@ export class Broker implements Reloadable {
     for (const b of config.queues.bindings) this.core.router.bindQueue(b.queue, b.filter);
     this.http.auth.setTokens(config.admin.tokens);
     this.telemetry?.apply(config);
+    this.traces?.configure(config.trace);
     // The ACL may have changed: subscriptions are held to it (removed ones are logged by the core).
     if (this.auth) this.core.recheckAll();
   }
@@ -444,6 +450,7 @@ export class Broker implements Reloadable {
     await this.control?.close();
     this.telemetry?.stop();
     this.reloader.close();
+    this.traces?.close();
     this.auth?.close();
     this.storageOpen = false;
     await this.core.close();

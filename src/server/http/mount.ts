@@ -8,10 +8,12 @@ import { mountApi } from './api/index.js';
 import { mountHealth } from './health.js';
 import { mountMetrics } from '../metrics/http.js';
 import { mountDashboard } from '../dashboard.js';
+import { mountTraces } from '../traces/routes.js';
 
 export function mountRoutes(app: HttpApp): void {
   mountHealth(app);
   mountApi(app);
   mountMetrics(app);
   mountDashboard(app);
+  mountTraces(app);
 }
