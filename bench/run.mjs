@@ -118,6 +118,8 @@ const usage = `usage: node bench/run.mjs [--rounds 3] [--duration 5] [--warmup 1
        [--scenarios ${DEFAULT_SCENARIOS.join(',')}]
        [--brokers ${Object.keys(BROKERS).join(',')}] [--json FILE]
        node bench/run.mjs --scenarios soak [soak.mjs options]   (the storage soak, bench/soak.mjs)
+       node bench/run.mjs --scenarios metrics [metrics.mjs options]   (metrics on vs off, bench/metrics.mjs)
+       node bench/run.mjs --scenarios acl [acl.mjs options]   (1,000-rule ACL vs none, password connects, bench/acl.mjs)
 opt-in scenarios (by name, or a group name for the group):
 ${Object.entries(GROUPS).map(([g, names]) => `  ${g}: ${names.join(',')}`).join('\n')}
 --node PATH: the Node.js binary Junction runs on (default: the one running this script; Aedes stays on that)
@@ -135,12 +137,14 @@ main().then(
 );
 
 async function main() {
-  // `--scenarios soak` is bench/soak.mjs (one broker, its own rounds and table): it gets the other options.
+  // `--scenarios soak|metrics|acl` are Junction-only benches with their own rounds and tables
+  // (bench/soak.mjs, metrics.mjs, acl.mjs): they get the other options.
   const argv = process.argv.slice(2);
-  const at = argv.findIndex((a, i) => a === '--scenarios=soak' || (a === '--scenarios' && argv[i + 1] === 'soak'));
-  if (at >= 0) {
+  for (const own of ['soak', 'metrics', 'acl']) {
+    const at = argv.findIndex((a, i) => a === `--scenarios=${own}` || (a === '--scenarios' && argv[i + 1] === own));
+    if (at < 0) continue;
     const rest = argv.filter((_, i) => i !== at && !(argv[at] === '--scenarios' && i === at + 1));
-    return spawnSync(process.execPath, [path.join(repo, 'bench', 'soak.mjs'), ...rest], { stdio: 'inherit' }).status ?? 1;
+    return spawnSync(process.execPath, [path.join(repo, 'bench', `${own}.mjs`), ...rest], { stdio: 'inherit' }).status ?? 1;
   }
   const opts = options();
   if (typeof opts === 'number') return opts;
