@@ -76,7 +76,8 @@ export async function handleConnect(conn: StompConnection, f: Frame): Promise<vo
   }
   headers.push(['server', conn.settings.serverName], ['session', conn.sessionId]);
   conn.frame('CONNECTED', headers);
-  if (conn.core.tracing.on) conn.trace('connack', undefined, { frame: 'CONNECTED', version, session: conn.sessionId });
+  // `traced`, not conn.trace: conn.client (the client-id header) is set only below.
+  if (conn.core.tracing.on) conn.core.tracing.emit('connack', traced, { frame: 'CONNECTED', version, session: conn.sessionId });
   conn.core.stats.connectionsAccepted++;
   conn.opened(session, version, beat);
   conn.client = {

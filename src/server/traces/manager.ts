@@ -16,6 +16,7 @@
  *   happened (tests and operators read it at once), and traced clients are few by design.
  */
 import { closeSync, mkdirSync, mkdtempSync, openSync, readSync, rmSync, writeSync } from 'node:fs';
+import { isIP } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Logger } from '../../core/log.js';
@@ -224,31 +225,45 @@ export class TraceManager implements TraceSink {
     return this.find(name).view();
   }
 
-  /** Complete lines of the trace's file from byte `offset`, at most `limit` bytes of them. */
+  /**
+   * Complete lines of the trace's file from byte `offset` (0 or a line start, as `nextOffset`
+   * gives), at most `limit` bytes of them; when not one whole line fits in `limit` (a large
+   * payload in text or hex) that one line comes alone, so a paging reader always moves on.
+   */
   read(name: string, offset: number, limit: number): { events: unknown[]; offset: number; nextOffset: number; size: number; running: boolean } {
     const t = this.find(name);
     const size = t.size;
     const start = Math.min(Math.max(0, offset), size);
-    const want = Math.min(limit, size - start);
-    const buf = Buffer.alloc(want);
-    let got = 0;
+    let want = Math.min(limit, size - start);
+    let buf = Buffer.alloc(0);
+    let end = 0;
     if (want > 0) {
       const fd = openSync(t.file, 'r');
       try {
-        got = readSync(fd, buf, 0, want, start);
+        // An offset inside a line would give a fragment that is not JSON.
+        const before = Buffer.alloc(1);
+        if (start > 0 && (readSync(fd, before, 0, 1, start - 1) !== 1 || before[0] !== 0x0a)) {
+          throw new TraceError(400, 'BAD_OFFSET', `offset ${start} is not the start of a line: use 0 or a nextOffset from an earlier read`);
+        }
+        for (let grown = false; ; grown = true) {
+          buf = Buffer.alloc(want);
+          buf = buf.subarray(0, readSync(fd, buf, 0, want, start));
+          // Whole lines only (past `limit`, just the first): the next read starts where this one stopped.
+          end = (grown ? buf.indexOf(0x0a) : buf.lastIndexOf(0x0a)) + 1;
+          if (end > 0 || buf.length < want || start + want >= size) break;
+          want = Math.min(want * 2, size - start);
+        }
       } finally {
         closeSync(fd);
       }
     }
-    // Whole lines only: the next read starts where this one stopped.
-    const text = buf.subarray(0, got).toString('utf8');
-    const end = text.lastIndexOf('\n') + 1;
-    const events = text
-      .slice(0, end)
+    const events = buf
+      .subarray(0, end)
+      .toString('utf8')
       .split('\n')
       .filter((l) => l !== '')
       .map((l) => JSON.parse(l) as unknown);
-    return { events, offset: start, nextOffset: start + Buffer.byteLength(text.slice(0, end)), size, running: t.status === 'running' };
+    return { events, offset: start, nextOffset: start + end, size, running: t.status === 'running' };
   }
 
   /** Live events of a running trace; returns the unsubscribe. `onStop` runs when the trace stops. */
@@ -370,7 +385,7 @@ export class TraceManager implements TraceSink {
       const f = parseFilter(v);
       if (isTopicError(f)) bad(`value: not a topic filter: ${f.reason}`);
     }
-    if (type === 'ip' && !/^[0-9.]+$|^[0-9a-fA-F:]+$/.test(v)) bad('value: an IPv4 or IPv6 address');
+    if (type === 'ip' && isIP(v) === 0) bad('value: an IPv4 or IPv6 address');
     const duration = b['durationSeconds'] ?? 600;
     if (typeof duration !== 'number' || !Number.isInteger(duration) || duration < 1 || duration > MAX_DURATION_SECONDS) {
       bad(`durationSeconds: an integer 1..${MAX_DURATION_SECONDS}`);
@@ -382,7 +397,8 @@ export class TraceManager implements TraceSink {
     return {
       name: name as string,
       type: type as TraceType,
-      value: type === 'ip' ? v.toLowerCase() : v,
+      // Peers are matched by hostOf(), which gives IPv4-mapped addresses as plain IPv4.
+      value: type === 'ip' ? v.toLowerCase().replace(/^::ffff:(?=\d+\.\d+\.\d+\.\d+$)/, '') : v,
       durationSeconds: duration as number,
       payload: payload as PayloadMode,
       payloadLimit: payloadLimit as number,
