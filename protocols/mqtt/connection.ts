@@ -197,7 +197,6 @@ export class MqttConnection implements Outlet, Connection {
 
   close(reason: CloseReason): void {
     this.closeKind ??= CLOSE_KINDS[reason];
-    if (reason === 'kicked') this.log.info('client kicked', { evt: 'client.kicked', clientId: this.clientId, username: this.identity?.username, peer: this.transport.remoteAddress, protocol: 'mqtt' });
     this.end(CLOSE_CODES[reason], reason === 'auth-revoked' ? 'credentials no longer valid after a configuration reload' : reason, reason !== 'taken-over');
   }
 
@@ -483,7 +482,11 @@ export class MqttConnection implements Outlet, Connection {
     }
     stream.end();
     // A peer that never reads must not keep the socket (and its buffers) forever.
-    setTimeout(() => stream.destroy(), 2000).unref();
+    // Cleared at the close: until it fires, the timer would hold the connection and its buffers.
+    if (!stream.destroyed) {
+      const kill = setTimeout(() => stream.destroy(), 2000).unref();
+      stream.once('close', () => clearTimeout(kill));
+    }
     this.resolveClosed();
   }
 }

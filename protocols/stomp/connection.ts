@@ -177,7 +177,6 @@ export class StompConnection implements Outlet, Connection {
 
   close(reason: CloseReason): void {
     this.closeKind ??= CLOSE_KINDS[reason];
-    if (reason === 'kicked') this.log.info('client kicked', { evt: 'client.kicked', clientId: this.clientId, username: this.identity?.username, peer: this.transport.remoteAddress, protocol: 'stomp' });
     this.sendError(CLOSE_MESSAGES[reason], CLOSE_MESSAGES[reason]);
     this.end(reason);
   }
@@ -455,7 +454,11 @@ export class StompConnection implements Outlet, Connection {
     if (this.rateTimer) clearTimeout(this.rateTimer);
     const stream = this.transport.stream;
     stream.end();
-    setTimeout(() => stream.destroy(), 2000).unref();
+    // Cleared at the close: until it fires, the timer would hold the connection and its buffers.
+    if (!stream.destroyed) {
+      const kill = setTimeout(() => stream.destroy(), 2000).unref();
+      stream.once('close', () => clearTimeout(kill));
+    }
     this.resolveClosed();
   }
 }
