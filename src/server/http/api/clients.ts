@@ -146,6 +146,8 @@ export function mountClients(app: HttpApp): void {
     const sessions = broker.core.sessions;
     const outlet = session.currentOutlet;
     const connected = outlet !== undefined;
+    // Read before close(): the one client.kicked line names the connection (the adapters log none).
+    const v = clientView(broker, session);
     // close() ends the connection at once and hands the session back to the registry (offline).
     outlet?.close('kicked');
     const discarded = discard || !connected;
@@ -153,6 +155,11 @@ export function mountClients(app: HttpApp): void {
     broker.log.info('client kicked', {
       evt: 'client.kicked',
       clientId: id,
+      username: v.username ?? undefined,
+      peer: outlet?.client?.remoteAddress,
+      listener: v.listener ?? undefined,
+      protocol: v.protocol,
+      reason: 'kicked',
       by: req.principal?.name,
       connected,
       discardSession: discarded,

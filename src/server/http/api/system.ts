@@ -111,6 +111,12 @@ function pendingRestartOf(broker: Broker): string[] {
 
 export function mountSystem(app: HttpApp): void {
   let lastLocal: ReloadReport | undefined;
+  // Every reload reaches /stream readers (the dashboard's Reload panel and overview): SIGHUP and
+  // the file watch as well as POST /reload, so an operator sees a logrotate HUP or a broken edit.
+  app.broker.reloadListeners.add((status, result) => {
+    const report = toReloadReport(result, status.at);
+    app.notify('reload', { result: report.ok ? 'applied' : 'rejected', at: iso(report.at), changed: report.changed, restartRequired: report.restartRequired, errors: report.errors, trigger: status.trigger });
+  });
 
   app.route('GET', '/api/v1/overview', 'viewer', (req) => {
     const broker = req.broker;
@@ -177,6 +183,9 @@ export function mountSystem(app: HttpApp): void {
 
   app.route('POST', '/api/v1/reload', 'admin', async (req) => {
     const broker = req.broker;
+    // The reload logs its one config.reloaded / config.reload_failed line (trigger "api") and
+    // notifies /stream readers itself; this line only says who asked.
+    broker.log.info('reload requested through the admin API', { by: req.principal?.name });
     let outcome: unknown;
     try {
       outcome = await Promise.resolve(broker.reload());
@@ -185,13 +194,6 @@ export function mountSystem(app: HttpApp): void {
     }
     const report = toReloadReport(outcome);
     lastLocal = report;
-    broker.log.info(report.ok ? 'reload requested through the admin API: applied' : 'reload requested through the admin API: rejected', {
-      evt: report.ok ? 'config.reloaded' : 'config.reload_failed',
-      by: req.principal?.name,
-      ...(report.ok ? { changed: report.changed, restartRequired: report.restartRequired } : { errors: report.errors }),
-    });
-    const event = { result: report.ok ? 'applied' : 'rejected', at: iso(report.at), changed: report.changed, restartRequired: report.restartRequired, errors: report.errors };
-    broker.http.notify('reload', event);
     if (!report.ok) return json(422, { result: 'rejected', errors: report.errors });
     return ok({ result: 'applied', changed: report.changed, restartRequired: report.restartRequired });
   });
