@@ -201,7 +201,10 @@ export class Acl {
       if (filter === '') throw new AclError(file, lineNo, `${word} needs a topic filter`);
       if (!am && ACCESS.has(filter as Access)) throw new AclError(file, lineNo, `${word} ${filter} needs a topic filter`);
       // Check the shape now (with placeholders filled), so that a typo fails the load, not a check.
-      const probe = parseFilter(filter.split('%u').join('u').split('%c').join('c'));
+      // `$queue/<name>` names one queue when subscribed to, but a rule's `$queue/...` is a filter
+      // over queue names: `$queue/#` grants every queue (RabbitMQ's `.*`), `$queue/team-a/+` some.
+      const shape = filter.split('%u').join('u').split('%c').join('c');
+      const probe = parseFilter(shape.startsWith('$queue/') ? `queue/${shape.slice('$queue/'.length)}` : shape);
       if (isTopicError(probe)) throw new AclError(file, lineNo, `invalid topic filter ${JSON.stringify(filter)}: ${probe.reason}`);
       if (probe.share !== undefined) throw new AclError(file, lineNo, 'ACL filters name topics, not $share/ subscriptions');
       const rule: Rule = { access, filter, line: lineNo };
