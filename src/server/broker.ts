@@ -261,7 +261,11 @@ export class Broker implements Reloadable {
     if (!failed && adminBind !== undefined) {
       const spec: ListenerConfig = { name: 'admin', protocol: 'http', host: adminBind.host, port: adminBind.port };
       try {
-        broker.adminListener = await listen(spec, { ...ctx, http: serveHttp });
+        // Apart from the devices' connection limits (limits.*): Prometheus keeps a keep-alive
+        // socket, and the API and dashboard must answer most when devices fill maxConnections.
+        const operators = new Admission(0, core.stats, log);
+        const unlimited = { maxConnections: 0, maxConnectionsPerAddress: 0, connectRate: 0, connectBurst: 0 };
+        broker.adminListener = await listen(spec, { ...ctx, http: serveHttp, admission: operators, limitsOf: () => unlimited });
       } catch (err) {
         failed = { status: 'rejected', reason: err };
       }
