@@ -125,12 +125,15 @@ describe('reload: revoked users', async () => {
     const kicked = fb.events('client.kicked', from);
     expect(kicked.every((f) => f['reason'] === 'auth_revoked')).toBe(true);
 
-    // Their reconnect is refused; the new password works.
-    expect((await connack(fb.port, 5, { username: 'dave', password: 'dave-pw' })).code).toBe(RC.v5.badCredentials);
-    expect((await connack(fb.port, 4, { username: 'erin', password: 'erin-pw' })).code).not.toBe(0);
+    // Their reconnect is refused as not authorized (operations.md: 0x87 / 5), not as a mistyped
+    // password; the new password works, and after it a wrong one is a wrong password again.
+    expect((await connack(fb.port, 5, { username: 'dave', password: 'dave-pw' })).code).toBe(RC.v5.notAuthorized);
+    expect((await connack(fb.port, 4, { username: 'dave', password: 'dave-pw' })).code).toBe(RC.v4.notAuthorized);
+    expect((await connack(fb.port, 4, { username: 'erin', password: 'erin-pw' })).code).toBe(RC.v4.notAuthorized);
     const again = await connack(fb.port, 5, { username: 'erin', password: 'erin-new' });
     expect(again.code).toBe(0);
     again.raw.end();
+    expect((await connack(fb.port, 5, { username: 'erin', password: 'erin-pw' })).code).toBe(RC.v5.badCredentials);
     await admin.endAsync();
   });
 });

@@ -122,7 +122,8 @@ describe('reload on file change', async () => {
     erin.raw.end();
     // dave logged in with dave-1 before (remembered by the verifier): the new file still wins.
     await reloaded(() => mosquittoPasswd(passwordFile, 'dave', 'dave-2'));
-    expect((await connack(b.port, 5, { username: 'dave', password: 'dave-1' })).code).toBe(RC.v5.badCredentials);
+    // A revoked credential is "not authorized" (operations.md), not a mistyped password.
+    expect((await connack(b.port, 5, { username: 'dave', password: 'dave-1' })).code).toBe(RC.v5.notAuthorized);
     const dave2 = await connack(b.port, 5, { username: 'dave', password: 'dave-2' });
     expect(dave2.code).toBe(0);
     dave2.raw.end();
@@ -130,7 +131,7 @@ describe('reload on file change', async () => {
       const r = await junctionPasswd(['-D', passwordFile, 'erin'], '');
       expect(r.code).toBe(0);
     });
-    expect((await connack(b.port, 5, { username: 'erin', password: 'erin-1' })).code).toBe(RC.v5.badCredentials);
+    expect((await connack(b.port, 5, { username: 'erin', password: 'erin-1' })).code).toBe(RC.v5.notAuthorized);
   });
 
   it('a password file with an error keeps the previous users', async () => {

@@ -87,6 +87,12 @@ function loadAcl(path: string): Acl {
 
 export class BrokerAccess implements AccessControl {
   private passwords: PasswordVerifier | undefined;
+  /**
+   * Users a reload removed from the password file or gave a new hash: their old credentials are
+   * refused as "not authorized" (MQTT 5 0x87, 3.1.1 code 5), as operations.md asks of a revoked
+   * user, not as a mistyped password. Forgotten at their next successful login.
+   */
+  private revoked = new Set<string>();
   private acl: Acl | undefined;
   /** Compiled rules per connection identity; replaced whole on reload. */
   private compiled = new WeakMap<Identity, CompiledAcl>();
@@ -162,9 +168,11 @@ export class BrokerAccess implements AccessControl {
     if (passwords?.has(c.username)) {
       // The entry checked, read before the await: a reload meanwhile must not be credited to it.
       const hash = passwords.hashOf(c.username)!;
-      return (await passwords.verify(c.username, c.password ?? Buffer.alloc(0)))
-        ? ok(c.username, { kind: 'password', user: c.username, hash })
-        : { ok: false, reason: 'bad-credentials' };
+      if (await passwords.verify(c.username, c.password ?? Buffer.alloc(0))) {
+        this.revoked.delete(c.username);
+        return ok(c.username, { kind: 'password', user: c.username, hash });
+      }
+      return { ok: false, reason: this.revoked.has(c.username) ? 'not-authorized' : 'bad-credentials' };
     }
     if (this.hook) {
       const r = await this.hook.check(c);
@@ -172,7 +180,7 @@ export class BrokerAccess implements AccessControl {
       this.log.info('auth hook refused', { clientId: c.clientId, username: c.username, why: r.why });
       return { ok: false, reason: r.why.startsWith('hook answered') || r.why === 'cached' ? 'bad-credentials' : 'unavailable' };
     }
-    if (this.passwords) return { ok: false, reason: 'bad-credentials' };
+    if (this.passwords) return { ok: false, reason: this.revoked.has(c.username) ? 'not-authorized' : 'bad-credentials' };
     // No password file and no hook: usernames are taken as given (Mosquitto without password_file).
     return ok(c.username, { kind: 'unchecked' });
   }
@@ -221,6 +229,9 @@ export class BrokerAccess implements AccessControl {
     const hookChanged = JSON.stringify(s.http) !== JSON.stringify(this.s.http);
     const lockoutChanged = JSON.stringify(s.lockout) !== JSON.stringify(this.s.lockout);
     this.s = s;
+    if (this.passwords) {
+      for (const [user, hash] of this.passwords.entries()) if (m.passwords?.hashOf(user) !== hash) this.revoked.add(user);
+    }
     this.passwords = m.passwords;
     this.acl = m.acl;
     this.compiled = new WeakMap();

@@ -90,6 +90,11 @@ export class PasswordVerifier {
     return this.users.size;
   }
 
+  /** The users and their hash strings (a reload compares them with the previous file's). */
+  entries(): IterableIterator<[string, string]> {
+    return this.users.entries();
+  }
+
   has(user: string): boolean {
     return this.users.has(user);
   }
