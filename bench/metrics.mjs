@@ -63,6 +63,14 @@ async function stop(b) {
   await new Promise((r) => b.child.once('exit', r));
 }
 
+/** User + system CPU seconds of a live process (/proc/<pid>/stat fields 14 and 15). */
+function cpuSeconds(pid) {
+  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(f[11]) + Number(f[12])) / ticks;
+}
+const ticks = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout) || 100;
+
 function rssKiB(pid) {
   const m = /VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
   return m ? Number(m[1]) : NaN;
@@ -120,17 +128,22 @@ const results = {};
 for (const name of opts.scenarios.split(',')) {
   const sc = SCENARIOS[name];
   if (!sc) throw new Error(`unknown scenario ${name}: ${Object.keys(SCENARIOS).join(', ')}`);
-  results[name] = { on: [], off: [], about: sc.about };
+  results[name] = { on: [], off: [], onCpu: [], offCpu: [], about: sc.about };
   for (let round = 0; round < opts.rounds; round++) {
     // Alternate which side goes first, so drift over the run does not favour one.
     for (const side of round % 2 === 0 ? ['on', 'off'] : ['off', 'on']) {
       const b = await startJunction(side);
       const stopScrape = side === 'on' ? scraper(b.http, opts['scrape-ms']) : undefined;
+      const cpu0 = cpuSeconds(b.child.pid);
       const r = await load(b.mqtt, sc.load);
       const s = await stopScrape?.();
+      // Broker CPU per delivered message (scrapes included on the "on" side): steadier than msg/s on
+      // a shared machine, where the two sides' rates swing by more than the difference looked for.
+      const cpuUs = ((cpuSeconds(b.child.pid) - cpu0) * 1e6) / Math.max(1, r.received);
       await stop(b);
       results[name][side].push(r.delivered_per_s);
-      console.log(`  ${name} round ${round + 1} ${side.padEnd(3)}: ${Math.round(r.delivered_per_s).toLocaleString('en')} msg/s, p99 ${r.lat_us_p99} us${s ? `, ${s.scrapes} scrapes (slowest ${s.slowestMs.toFixed(1)} ms)` : ''}`);
+      results[name][`${side}Cpu`].push(cpuUs);
+      console.log(`  ${name} round ${round + 1} ${side.padEnd(3)}: ${Math.round(r.delivered_per_s).toLocaleString('en')} msg/s, ${cpuUs.toFixed(2)} CPU us/msg, p99 ${r.lat_us_p99} us${s ? `, ${s.scrapes} scrapes (slowest ${s.slowestMs.toFixed(1)} ms)` : ''}`);
     }
   }
 }
@@ -145,15 +158,18 @@ for (const side of ['off', 'on', 'off', 'on']) {
   await stop(b);
 }
 
-console.log('\n| scenario | metrics on (msg/s) | metrics off (msg/s) | lost with metrics on |');
-console.log('| --- | ---: | ---: | ---: |');
+console.log('\n| scenario | metrics on (msg/s) | metrics off (msg/s) | lost with metrics on | CPU us/msg on | CPU us/msg off | CPU added |');
+console.log('| --- | ---: | ---: | ---: | ---: | ---: | ---: |');
 const summary = {};
 for (const [name, r] of Object.entries(results)) {
   const on = median(r.on);
   const off = median(r.off);
   const lost = (1 - on / off) * 100;
-  summary[name] = { on, off, lostPercent: lost };
-  console.log(`| ${name} (${r.about}) | ${Math.round(on).toLocaleString('en')} | ${Math.round(off).toLocaleString('en')} | ${lost.toFixed(1)} % |`);
+  const cpuOn = median(r.onCpu);
+  const cpuOff = median(r.offCpu);
+  const cpuAdded = (cpuOn / cpuOff - 1) * 100;
+  summary[name] = { on, off, lostPercent: lost, cpuUsPerMsgOn: cpuOn, cpuUsPerMsgOff: cpuOff, cpuAddedPercent: cpuAdded };
+  console.log(`| ${name} (${r.about}) | ${Math.round(on).toLocaleString('en')} | ${Math.round(off).toLocaleString('en')} | ${lost.toFixed(1)} % | ${cpuOn.toFixed(2)} | ${cpuOff.toFixed(2)} | ${cpuAdded.toFixed(1)} % |`);
 }
 const rssOn = median(idle.on);
 const rssOff = median(idle.off);
