@@ -79,7 +79,7 @@ describe('SIGHUP on junction start', () => {
       await until(() => reason !== undefined, 5000, 'DISCONNECT to the revoked client');
       expect(reason).toBe(0x98);
       expect(evts('client.disconnected').find((l) => l['clientId'] === 'dave-revoked')).toMatchObject({ closeReason: 'auth_revoked' });
-      expect((await connack(port, 5, { username: 'dave', password: 'dave-pw' })).code).toBe(RC.v5.badCredentials);
+      expect((await connack(port, 5, { username: 'dave', password: 'dave-pw' })).code).toBe(RC.v5.notAuthorized);
 
       // logrotate: rename, then HUP; new lines go to a new file under the old name.
       renameSync(logFile, `${logFile}.1`);
