@@ -254,10 +254,19 @@ export class Histogram {
     this.counts = new Float64Array(bounds.length + 1);
   }
 
+  /** The last value observed and its bucket: a fan-out observes one latency many times in a row. */
+  private lastV = Number.NaN;
+  private lastI = 0;
+
   observe(v: number): void {
-    const b = this.bounds;
-    let i = 0;
-    while (i < b.length && v > b[i]!) i++;
+    let i = this.lastI;
+    if (v !== this.lastV) {
+      const b = this.bounds;
+      i = 0;
+      while (i < b.length && v > b[i]!) i++;
+      this.lastV = v;
+      this.lastI = i;
+    }
     this.counts[i]!++;
     this.sum += v;
     this.count++;
