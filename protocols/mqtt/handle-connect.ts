@@ -207,7 +207,7 @@ export async function handleConnect(conn: MqttConnection, p: ConnectPacket): Pro
     protoVer: p.version,
     listener: conn.transport.listener,
     remoteAddress: conn.transport.remoteAddress,
-    localPort: (conn.transport.stream as { localPort?: number }).localPort ?? 0,
+    localPort: conn.transport.localPort,
     username: conn.identity.username,
     keepalive: keepAlive,
     cleanStart: p.cleanStart,

@@ -89,7 +89,7 @@ export async function handleConnect(conn: StompConnection, f: Frame): Promise<vo
     protoVer: version,
     listener: conn.transport.listener,
     remoteAddress: conn.transport.remoteAddress,
-    localPort: (conn.transport.stream as { localPort?: number }).localPort ?? 0,
+    localPort: conn.transport.localPort,
     username: auth.identity.username,
     keepalive: Math.round(beat[0] / 1000),
     cleanStart: true,

@@ -313,6 +313,21 @@ export class Router {
     if (old) this.persist.unref(old);
   }
 
+  /**
+   * Whether a publication on `topic` would reach any subscription, group or bound queue: the
+   * broker's own notices (presence events) skip building a message nobody takes.
+   */
+  hasReceivers(topic: string): boolean {
+    this.found = false;
+    this.tree.match(topic, this.foundOne);
+    return this.found;
+  }
+
+  private found = false;
+  private readonly foundOne = (): void => {
+    this.found = true;
+  };
+
   private dispatch(msg: Message): number {
     this.current = ++this.epoch;
     this.currentTopic = msg.topic;

@@ -10,6 +10,8 @@ export interface Transport {
   /** Listener name from config, for logs and per-listener rules. */
   readonly listener: string;
   readonly remoteAddress: string;
+  /** The listener's port ($SYS presence `sockport`); known to the listener, no getsockname per client. */
+  readonly localPort: number;
   /** Identity from a verified client certificate (CN or SAN, as the listener says). */
   readonly certIdentity?: string;
 }

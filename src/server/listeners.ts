@@ -180,11 +180,14 @@ export async function listen(spec: ListenerSpec, ctx: ListenerContext, tlsMateri
     if (check.identity !== undefined) log.info('client certificate verified', { listener: spec.name, remote: remoteOf(socket), identity: check.identity });
     return check.identity !== undefined ? { identity: check.identity } : {};
   };
+  // The bound port (spec.port may be 0): set once listening, before any connection is handed over.
+  let boundPort = spec.port;
   const hand = (socket: net.Socket, accept: Accept, identity?: string): void => {
     const transport: Transport = {
       stream: socket,
       listener: spec.name,
       remoteAddress: remoteOf(socket),
+      localPort: boundPort,
       ...(identity !== undefined ? { certIdentity: identity } : {}),
     };
     try {
@@ -307,6 +310,8 @@ export async function listen(spec: ListenerSpec, ctx: ListenerContext, tlsMateri
       server.once('error', onError);
       server.listen(spec.port, spec.host, () => {
         server.off('error', onError);
+        const a = server.address();
+        if (typeof a === 'object' && a) boundPort = a.port;
         resolve();
       });
     });

@@ -267,8 +267,8 @@ export class SysPublisher {
 
   private listen(): void {
     this.unlisten = this.core.presence.listen({
-      connected: (c) => this.presence(c, 'connected', this.connectedPayload(c)),
-      disconnected: (c, reason, at) => this.presence(c, 'disconnected', this.disconnectedPayload(c, reason, at)),
+      connected: (c) => this.presence(c, undefined, 0),
+      disconnected: (c, reason, at) => this.presence(c, reason, at),
     });
   }
 
@@ -276,9 +276,12 @@ export class SysPublisher {
    * Published on the next microtask: the connection that reports itself may be inside the
    * session registry (a takeover) or the router, which a nested publish must not re-enter.
    */
-  private presence(c: ClientInfo, event: 'connected' | 'disconnected', payload: object): void {
+  private presence(c: ClientInfo, closed: CloseKind | undefined, at: number): void {
+    const event = closed === undefined ? 'connected' : 'disconnected';
     const topic = `$SYS/brokers/${this.opts.node}/clients/${presenceTopicId(c.clientId)}/${event}`;
-    const body = JSON.stringify(payload);
+    // Nobody listening (the usual case): no JSON, no message. Not retained, so nothing is missed.
+    if (!this.core.router.hasReceivers(topic)) return;
+    const body = JSON.stringify(closed === undefined ? this.connectedPayload(c) : this.disconnectedPayload(c, closed, at));
     queueMicrotask(() => this.publish(topic, body, false));
   }
 

@@ -191,6 +191,7 @@ export class WebSocketGateway {
         stream,
         listener: this.listener,
         remoteAddress,
+        localPort: socket.localPort ?? 0,
         ...(identity !== undefined ? { certIdentity: identity } : {}),
       };
       try {
