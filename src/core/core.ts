@@ -77,9 +77,13 @@ export class Core {
     this.sessions = new SessionRegistry(this.router, this.persist, this.stats, opts.limits, this.drops);
     this.sessions.onExpired = (session) =>
       this.log.info('session expired', { evt: 'session.expired', clientId: session.clientId, protocol: session.protocol, username: session.identity?.username });
-    this.router.queues.onDeadLetter = (queue, msg, reason) => {
+    this.router.queues.onDeadLetter = (queue, msg, reason, consumer) => {
       this.log.info('message dead-lettered', { evt: 'queue.dead_lettered', queue, reason, topic: msg.topic, messageId: msg.id });
-      if (this.tracing.on) this.tracing.emit('dead_letter', { clientId: msg.origin.clientId, topic: msg.topic }, { queue, reason, qos: msg.qos, payload: msg.payload });
+      // A trace of the consumer that rejected it (or failed its last delivery) shows it; the
+      // publisher is named in the line.
+      if (this.tracing.on) {
+        this.tracing.emit('dead_letter', { clientId: consumer ?? msg.origin.clientId, topic: msg.topic }, { queue, reason, publisher: msg.origin.clientId, qos: msg.qos, payload: msg.payload });
+      }
     };
   }
 

@@ -178,8 +178,8 @@ export class Queue implements RoomListener {
     c.out--;
     this.unacked--;
     if (outcome === 'acked') this.remove(entry);
-    else if (outcome === 'reject') this.deadLetter(entry, 'rejected');
-    else if (entry.deliveries >= this.registry.options.maxDeliveries) this.deadLetter(entry, 'max_deliveries');
+    else if (outcome === 'reject') this.deadLetter(entry, 'rejected', c.session.clientId);
+    else if (entry.deliveries >= this.registry.options.maxDeliveries) this.deadLetter(entry, 'max_deliveries', c.session.clientId);
     else {
       entry.redelivered = true;
       this.registry.stats.redelivered++;
@@ -283,8 +283,9 @@ export class Queue implements RoomListener {
     p.unref(entry.message);
   }
 
-  private deadLetter(entry: QueueEntry, reason: DeadLetterReason): void {
-    this.registry.onDeadLetter?.(this.name, entry.message, reason);
+  /** `consumer`: the client whose reject or last failed delivery sent it there, when there is one. */
+  private deadLetter(entry: QueueEntry, reason: DeadLetterReason, consumer?: string): void {
+    this.registry.onDeadLetter?.(this.name, entry.message, reason, consumer);
     this.registry.stats.deadLettered++;
     this.registry.stats.deadLetteredBy[DEAD_LETTER_REASONS.indexOf(reason)]!++;
     // The DLQ's own rejects are dropped: a dead letter never loops.
@@ -307,7 +308,7 @@ export class QueueRegistry {
   /** Set by the Router: a copy of `msg` with an id of its own and no expiry (dead letters). */
   withoutExpiry: (msg: Message) => Message = (msg) => msg;
   /** Told of each dead-lettered message (log `queue.dead_lettered`, traces). */
-  onDeadLetter: ((queue: string, msg: Message, reason: DeadLetterReason) => void) | undefined;
+  onDeadLetter: ((queue: string, msg: Message, reason: DeadLetterReason, consumer?: string) => void) | undefined;
 
   constructor(
     readonly persist: Persistence,

@@ -266,11 +266,19 @@ describe('traces: events of real clients', async () => {
     expect(third.body.toString()).toBe('retry-me');
     s.nack(third);
     const events = await waitTrace(api, name, (e) => e.filter((x) => x['evt'] === 'dead_letter').length === 2, 'two dead letters');
-    // (dead_letter names the message's origin: for a STOMP publisher its session id, not its client-id header.)
     expect(events.filter((e) => e['evt'] === 'dead_letter').map((e) => [e['topic'], e['queue'], e['reason'], e['payloadSize']])).toEqual([
       [`$queue/${queue}`, queue, 'rejected', 9],
       [`$queue/${queue}`, queue, 'max_deliveries', 8],
     ]);
+    // A dead letter is the consumer's event (its session: for STOMP the session id the CONNECTED
+    // frame gave it), with the publisher's session named beside it.
+    const dead = events.filter((x) => x['evt'] === 'dead_letter');
+    for (const e of dead) {
+      expect(e['clientId']).toMatch(/^stomp-/);
+      expect(e['publisher']).toMatch(/^stomp-/);
+      expect(e['publisher']).not.toBe(e['clientId']);
+    }
+    expect(new Set(dead.map((e) => e['clientId'])).size).toBe(1);
     expect(events.filter((e) => e['evt'] === 'publish.in').map((e) => e['clientId'])).toEqual(['tr-dl-pub', 'tr-dl-pub']);
     expect(events.filter((e) => e['evt'] === 'deliver').map((e) => e['clientId'])).toEqual(['tr-dl-consumer', 'tr-dl-consumer', 'tr-dl-consumer']);
     await until(() => core.router.queues.queues.get(`DLQ.${queue}`)?.waiting === 2, 3000, 'both in the DLQ');
