@@ -14,7 +14,7 @@ import type { Logger } from '../../src/core/log.js';
 import type { ClientInfo } from '../../src/core/presence.js';
 import type { CloseReason, Delivery, Outlet, SendResult, Session } from '../../src/core/session.js';
 import type { CloseKind, EndpointStats } from '../../src/core/stats.js';
-import { TokenBucket } from '../../src/core/token-bucket.js';
+import { PublishRateLimit } from '../../src/core/publish-rate.js';
 import type { Connection, Transport } from '../../src/core/transport.js';
 import type { TraceEvent, TraceFields } from '../../src/core/tracing.js';
 import { expiryLeft, subscriptionIds } from './convert.js';
@@ -96,10 +96,7 @@ export class MqttConnection implements Outlet, Connection {
   private readonly output: Output;
   private ackTail: Promise<void> | undefined;
   /** limits.publishRate, once the connection is open; with the pause that it imposes. */
-  private publishBucket: TokenBucket | undefined;
-  private rateTimer: NodeJS.Timeout | undefined;
-  private rateLimited = 0;
-  private rateLoggedAt = 0;
+  private publishRate: PublishRateLimit | undefined;
   private readonly pub: { -readonly [K in keyof PublishOptions]: PublishOptions[K] } = {
     version: 4,
     qos: 0,
@@ -300,7 +297,10 @@ export class MqttConnection implements Outlet, Connection {
     switch (p.type) {
       case PacketType.PUBLISH:
         this.msgsIn++;
-        if (this.publishBucket) this.takePublishToken();
+        // limits.publishRate over: v5 0x96 Message rate too high (3.1.1 has no code and is just closed), or reading pauses.
+        if (this.publishRate?.take(this.pauseForRate, this.resumeAfterRate) === 'disconnect') {
+          throw new MqttError(ReasonCode.MessageRateTooHigh, `more than ${this.settings.publishRate} PUBLISH a second`);
+        }
         handlePublish(this, session, p);
         break;
       case PacketType.PUBACK:
@@ -344,35 +344,12 @@ export class MqttConnection implements Outlet, Connection {
     }
   }
 
+  private readonly pauseForRate = (): void => this.pause();
+  private readonly resumeAfterRate = (): void => this.resume();
+
   private pause(): void {
     this.paused = true;
     this.transport.stream.pause();
-  }
-
-  /**
-   * limits.publishRate: a PUBLISH over the rate either ends the connection (v5: 0x96 Message rate
-   * too high; 3.1.1 has no code and is just closed), or is handled and reading pauses until the
-   * bucket is even again (the default, as EMQX's messages_rate: the client is slowed, nothing lost).
-   */
-  private takePublishToken(): void {
-    const now = Date.now();
-    const wait = this.publishBucket!.borrow(now);
-    if (wait === 0) return;
-    const s = this.settings;
-    this.core.stats.publishRateLimited++;
-    this.rateLimited++;
-    // One line per client per 10 s, however fast it keeps hitting the limit.
-    if (now - this.rateLoggedAt >= 10_000) {
-      this.log.warn('publish rate limit reached', { clientId: this.clientId, rate: s.publishRate, burst: s.publishBurst, action: s.publishRateAction, times: this.rateLimited });
-      this.rateLoggedAt = now;
-      this.rateLimited = 0;
-    }
-    if (s.publishRateAction === 'disconnect') throw new MqttError(ReasonCode.MessageRateTooHigh, `more than ${s.publishRate} PUBLISH a second`);
-    this.pause();
-    this.rateTimer = setTimeout(() => {
-      this.rateTimer = undefined;
-      this.resume();
-    }, wait);
   }
 
   /** The output stayed over its limit for the drain timeout with nothing read by the client. */
@@ -412,7 +389,7 @@ export class MqttConnection implements Outlet, Connection {
     this.lastRead = Date.now();
     if (this.keepAliveMs > 0) this.armKeepAlive(this.keepAliveMs * 1.5);
     this.aliasesOut = this.version === 5 && this.clientTopicAliasMaximum > 0 ? new Map() : undefined;
-    if (this.settings.publishRate > 0) this.publishBucket = new TokenBucket(this.settings.publishRate, this.settings.publishBurst, Date.now());
+    if (this.settings.publishRate > 0) this.publishRate = new PublishRateLimit(this.settings, this.core.stats, this.log, { clientId: this.clientId });
     this.log = this.log.child({ clientId: this.clientId });
   }
 
@@ -461,7 +438,7 @@ export class MqttConnection implements Outlet, Connection {
     this.state = 'closed';
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
-    if (this.rateTimer) clearTimeout(this.rateTimer);
+    this.publishRate?.close();
     const level = code === undefined || code < 0x80 || code === ReasonCode.SessionTakenOver || code === ReasonCode.ServerShuttingDown ? 'info' : 'warn';
     if (wasOpen || code !== undefined) {
       this.log[level]('client disconnected', {

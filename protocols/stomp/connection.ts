@@ -17,7 +17,7 @@ import type { TraceEvent, TraceFields } from '../../src/core/tracing.js';
 import type { ClientInfo } from '../../src/core/presence.js';
 import type { CloseReason, Delivery, Outlet, SendResult, Session, Subscription } from '../../src/core/session.js';
 import { STOMP_SERVER_FRAMES, stompFrameIndex, type CloseKind, type EndpointStats } from '../../src/core/stats.js';
-import { TokenBucket } from '../../src/core/token-bucket.js';
+import { PublishRateLimit } from '../../src/core/publish-rate.js';
 import type { Connection, Transport } from '../../src/core/transport.js';
 import { Output } from '../common/output.js';
 import { messageHeaders } from './convert.js';
@@ -97,10 +97,7 @@ export class StompConnection implements Outlet, Connection {
   private checkTimer: NodeJS.Timeout | undefined;
   private receiptTail: Promise<void> | undefined;
   /** limits.publishRate, once the connection is open; with the pause that it imposes. */
-  private publishBucket: TokenBucket | undefined;
-  private rateTimer: NodeJS.Timeout | undefined;
-  private rateLimited = 0;
-  private rateLoggedAt = 0;
+  private publishRate: PublishRateLimit | undefined;
   /** This listener's connection and byte counters. */
   readonly endpoint: EndpointStats;
   /** Set once CONNECT is accepted: reported to core.presence when the connection closes. */
@@ -276,7 +273,10 @@ export class StompConnection implements Outlet, Connection {
     switch (f.command) {
       case 'SEND':
         this.msgsIn++;
-        if (this.publishBucket) this.takePublishToken(f);
+        // limits.publishRate over: an ERROR and the close, or reading pauses.
+        if (this.publishRate?.take(this.pauseForRate, this.resumeAfterRate) === 'disconnect') {
+          throw new StompError('message rate too high', `more than ${this.settings.publishRate} SEND frames a second`, header(f, 'receipt'));
+        }
         handleSend(this, session, f);
         break;
       case 'SUBSCRIBE':
@@ -310,36 +310,12 @@ export class StompConnection implements Outlet, Connection {
     }
   }
 
+  private readonly pauseForRate = (): void => this.pause();
+  private readonly resumeAfterRate = (): void => this.resume();
+
   private pause(): void {
     this.paused = true;
     this.transport.stream.pause();
-  }
-
-  /**
-   * limits.publishRate: a SEND over the rate either ends the connection with an ERROR, or is
-   * handled and reading pauses until the bucket is even again (the default: the client is slowed).
-   */
-  private takePublishToken(f: Frame): void {
-    const now = Date.now();
-    const wait = this.publishBucket!.borrow(now);
-    if (wait === 0) return;
-    const s = this.settings;
-    this.core.stats.publishRateLimited++;
-    this.rateLimited++;
-    // One line per client per 10 s, however fast it keeps hitting the limit.
-    if (now - this.rateLoggedAt >= 10_000) {
-      this.log.warn('publish rate limit reached', { session: this.sessionId, rate: s.publishRate, burst: s.publishBurst, action: s.publishRateAction, times: this.rateLimited });
-      this.rateLoggedAt = now;
-      this.rateLimited = 0;
-    }
-    if (s.publishRateAction === 'disconnect') {
-      throw new StompError('message rate too high', `more than ${s.publishRate} SEND frames a second`, header(f, 'receipt'));
-    }
-    this.pause();
-    this.rateTimer = setTimeout(() => {
-      this.rateTimer = undefined;
-      this.resume();
-    }, wait);
   }
 
   /** The output stayed over its limit for the drain timeout with nothing read by the client. */
@@ -376,7 +352,7 @@ export class StompConnection implements Outlet, Connection {
     this.parser.version = version;
     this.state = 'open';
     this.log = this.log.child({ session: this.sessionId });
-    if (this.settings.publishRate > 0) this.publishBucket = new TokenBucket(this.settings.publishRate, this.settings.publishBurst, Date.now());
+    if (this.settings.publishRate > 0) this.publishRate = new PublishRateLimit(this.settings, this.core.stats, this.log, { session: this.sessionId });
     if (version === '1.0') return;
     // STOMP 1.2 "Heart-beating": each side sends at the slower of what one offers and the other wants.
     const [cx, cy] = clientBeat;
@@ -451,7 +427,7 @@ export class StompConnection implements Outlet, Connection {
     const session = this.session;
     if (session) this.core.sessions.disconnect(session, this, { discardWill: true, expiryInterval: 0 });
     this.output.close();
-    if (this.rateTimer) clearTimeout(this.rateTimer);
+    this.publishRate?.close();
     const stream = this.transport.stream;
     stream.end();
     // Cleared at the close: until it fires, the timer would hold the connection and its buffers.
