@@ -9,38 +9,14 @@
  * Clients: MQTT.js and mosquitto on one side; a frame-level client (test/helpers/stomp-queue.ts,
  * to read every header), stompit and @stomp/stompjs on the other.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import type { IPublishPacket } from 'mqtt-packet';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { startBroker } from '../helpers/broker.js';
+import { run } from '../helpers/run.js';
 import { connect, until } from '../helpers/mqtt.js';
 import { stompitConnect, stompitDisconnect, stompitSubscribe, stompjsConnect, stompjsReceipt, stompjsSubscribe } from '../helpers/stomp.js';
 import { StompWire } from '../helpers/stomp-queue.js';
 import { nonce } from '../helpers/sync.js';
-
-const running = new Set<ChildProcess>();
-afterAll(() => {
-  for (const p of running) p.kill('SIGKILL');
-});
-
-/** Runs a mosquitto client; resolves with its stdout when it exits (killed after `timeoutMs`). */
-function run(cmd: string, args: string[], timeoutMs = 10_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const p = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-  running.add(p);
-  let stdout = '';
-  let stderr = '';
-  p.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
-  p.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-  const timer = setTimeout(() => p.kill('SIGKILL'), timeoutMs);
-  return new Promise((resolve, reject) => {
-    p.once('error', reject);
-    p.once('close', (code) => {
-      clearTimeout(timer);
-      running.delete(p);
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
 
 function userProps(p: IPublishPacket): Record<string, string | string[]> {
   return (p.properties?.userProperties ?? {}) as Record<string, string | string[]>;

@@ -15,11 +15,11 @@
  * are in the baseline, not counted as growth.
  */
 import fc from 'fast-check';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, it } from 'vitest';
 import { startBroker } from '../helpers/broker.js';
-import { cases, fuzzMs, seed, settledHeap, summary, timeout } from './harness.js';
+import { cases, seed, timeout } from './harness.js';
 import { chunk, streamArb, versionArb, type Stream } from './mqtt-gen.js';
-import { Health, backToBaseline, brokerErrors, clearFuzzLeftovers, counters, fuzzTcp, fuzzWs, runFor, trapProcessErrors, type Ending } from './wire.js';
+import { fuzzTcp, fuzzWs, hostileStreamsCheck, trapProcessErrors, type Ending } from './wire.js';
 
 interface Case {
   readonly stream: Stream;
@@ -55,42 +55,6 @@ describe('fuzz: MQTT connections over the wire (state machine of protocols/mqtt/
   };
 
   it('hostile streams on many connections: no crash, no error logged, well-behaved clients unaffected, state and heap back to baseline', async () => {
-    const health = await Health.start(tb, 'mqtt');
-    const base = counters(tb);
-    const t0 = Date.now();
-
-    // Warm-up: the same kind of load, so that lazily built things are in the heap baseline.
-    const warm = await runFor(1500, 16, one);
-    clearFuzzLeftovers(tb);
-    await backToBaseline(tb, base);
-    expect(brokerErrors(tb)).toEqual([]);
-    tb.logs.length = 0;
-    const heapBase = await settledHeap();
-
-    const ms = fuzzMs(4000);
-    const n = await runFor(ms, 16, (i) => one(warm + i));
-    await health.finish();
-    clearFuzzLeftovers(tb);
-    await backToBaseline(tb, base);
-    expect(brokerErrors(tb)).toEqual([]);
-    expect(trap.errors).toEqual([]);
-    tb.logs.length = 0;
-    const heapAfter = await settledHeap();
-    const stats = tb.broker.core.stats;
-    summary('mqtt wire', {
-      seed: fixedSeed,
-      connections: warm + n,
-      distinctInputs: inputs.length,
-      ms: Date.now() - t0,
-      protocolErrors: stats.protocolErrors,
-      healthMqtt: health.sent.mqtt,
-      healthStomp: health.sent.stomp,
-      slowestHealthMs: health.slowestMs,
-      heapBaseMB: (heapBase / 1e6).toFixed(1),
-      heapAfterMB: (heapAfter / 1e6).toFixed(1),
-    });
-    expect(n).toBeGreaterThan(50);
-    // Growth beyond a few MB after every fuzzing connection is gone would be a leak per connection.
-    expect(heapAfter - heapBase).toBeLessThan(Math.max(8e6, heapBase * 0.15));
+    await hostileStreamsCheck(tb, trap, 'mqtt', 'mqtt wire', fixedSeed, inputs.length, one);
   }, timeout(12_000));
 });

@@ -13,13 +13,13 @@
  * Messages the fuzzing left in durable queues (/queue/fzq) are purged before that comparison.
  */
 import fc from 'fast-check';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, it } from 'vitest';
 import { DEFAULT_FRAME_LIMITS } from '../../protocols/stomp/frame.js';
 import { startBroker } from '../helpers/broker.js';
-import { cases, fuzzMs, seed, settledHeap, summary, timeout } from './harness.js';
+import { cases, seed, timeout } from './harness.js';
 import { chunk, randomBytes } from './mqtt-gen.js';
 import { stompStreamArb, type StompStream } from './stomp-gen.js';
-import { Health, backToBaseline, brokerErrors, clearFuzzLeftovers, counters, fuzzTcp, fuzzWs, runFor, trapProcessErrors, type Ending } from './wire.js';
+import { fuzzTcp, fuzzWs, hostileStreamsCheck, trapProcessErrors, type Ending } from './wire.js';
 
 interface Case {
   readonly stream: StompStream;
@@ -52,39 +52,6 @@ describe('fuzz: STOMP connections over the wire (state machine of protocols/stom
   };
 
   it('hostile frame streams on many connections: no crash, no error logged, well-behaved clients unaffected, state and heap back to baseline', async () => {
-    const health = await Health.start(tb, 'stomp');
-    const base = counters(tb);
-    const t0 = Date.now();
-
-    const warm = await runFor(1500, 16, one);
-    clearFuzzLeftovers(tb);
-    await backToBaseline(tb, base);
-    expect(brokerErrors(tb)).toEqual([]);
-    tb.logs.length = 0;
-    const heapBase = await settledHeap();
-
-    const n = await runFor(fuzzMs(4000), 16, (i) => one(warm + i));
-    await health.finish();
-    clearFuzzLeftovers(tb);
-    await backToBaseline(tb, base);
-    expect(brokerErrors(tb)).toEqual([]);
-    expect(trap.errors).toEqual([]);
-    tb.logs.length = 0;
-    const heapAfter = await settledHeap();
-    const stats = tb.broker.core.stats;
-    summary('stomp wire', {
-      seed: fixedSeed,
-      connections: warm + n,
-      distinctInputs: inputs.length,
-      ms: Date.now() - t0,
-      protocolErrors: stats.protocolErrors,
-      healthMqtt: health.sent.mqtt,
-      healthStomp: health.sent.stomp,
-      slowestHealthMs: health.slowestMs,
-      heapBaseMB: (heapBase / 1e6).toFixed(1),
-      heapAfterMB: (heapAfter / 1e6).toFixed(1),
-    });
-    expect(n).toBeGreaterThan(50);
-    expect(heapAfter - heapBase).toBeLessThan(Math.max(8e6, heapBase * 0.15));
+    await hostileStreamsCheck(tb, trap, 'stomp', 'stomp wire', fixedSeed, inputs.length, one);
   }, timeout(12_000));
 });

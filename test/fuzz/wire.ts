@@ -10,6 +10,7 @@ import WebSocket from 'ws';
 import type { TestBroker } from '../helpers/broker.js';
 import { connect, sleep, until } from '../helpers/mqtt.js';
 import { StompRaw, hdr } from '../helpers/stomp.js';
+import { fuzzMs, settledHeap, summary } from './harness.js';
 
 // -- broker state -------------------------------------------------------------------------------
 
@@ -311,4 +312,54 @@ export class Health {
     expect(this.mqttSub.connected && this.mqttPub.connected).toBe(true);
     expect(this.stompSub.closed || this.stompPub.closed).toBe(false);
   }
+}
+
+/**
+ * The wire-level fuzzing check both protocols share: a warm-up (so lazily built things are in the
+ * heap baseline), then `one` on 16 connections at a time for the fuzzing time, beside a
+ * well-behaved MQTT and STOMP pair. Afterwards no error logged or thrown, the broker's counters back
+ * to where they were, and the heap within a few MB of its baseline (more would be a leak per
+ * connection). Returns nothing: it asserts.
+ */
+export async function hostileStreamsCheck(
+  tb: TestBroker,
+  trap: { readonly errors: string[] },
+  health: 'mqtt' | 'stomp',
+  label: string,
+  fixedSeed: number,
+  distinctInputs: number,
+  one: (i: number) => Promise<unknown>,
+): Promise<void> {
+  const h = await Health.start(tb, health);
+  const base = counters(tb);
+  const t0 = Date.now();
+  const warm = await runFor(1500, 16, one);
+  clearFuzzLeftovers(tb);
+  await backToBaseline(tb, base);
+  expect(brokerErrors(tb)).toEqual([]);
+  tb.logs.length = 0;
+  const heapBase = await settledHeap();
+
+  const n = await runFor(fuzzMs(4000), 16, (i) => one(warm + i));
+  await h.finish();
+  clearFuzzLeftovers(tb);
+  await backToBaseline(tb, base);
+  expect(brokerErrors(tb)).toEqual([]);
+  expect(trap.errors).toEqual([]);
+  tb.logs.length = 0;
+  const heapAfter = await settledHeap();
+  summary(label, {
+    seed: fixedSeed,
+    connections: warm + n,
+    distinctInputs,
+    ms: Date.now() - t0,
+    protocolErrors: tb.broker.core.stats.protocolErrors,
+    healthMqtt: h.sent.mqtt,
+    healthStomp: h.sent.stomp,
+    slowestHealthMs: h.slowestMs,
+    heapBaseMB: (heapBase / 1e6).toFixed(1),
+    heapAfterMB: (heapAfter / 1e6).toFixed(1),
+  });
+  expect(n).toBeGreaterThan(50);
+  expect(heapAfter - heapBase).toBeLessThan(Math.max(8e6, heapBase * 0.15));
 }

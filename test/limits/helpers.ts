@@ -1,45 +1,19 @@
 /**
- * Helpers for the limits tests: the Mosquitto command line clients as child processes, log lines
+ * Helpers for the limits tests: the Mosquitto command line clients (helpers/run.ts), log lines
  * by message, and a raw socket that just sits there.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import net from 'node:net';
 import { afterAll } from 'vitest';
 import type { LogFields } from '../../src/core/log.js';
 import type { TestBroker } from '../helpers/broker.js';
 import type { connect } from '../helpers/mqtt.js';
 
-export interface Run {
-  readonly code: number | null;
-  readonly stdout: string;
-  readonly stderr: string;
-}
+export { run, type Run } from '../helpers/run.js';
 
-const running = new Set<ChildProcess>();
 const sockets = new Set<net.Socket>();
 afterAll(() => {
-  for (const p of running) p.kill('SIGKILL');
   for (const s of sockets) s.destroy();
 });
-
-/** Runs `cmd` to its end (killed after `timeoutMs`). */
-export function run(cmd: string, args: string[], timeoutMs = 10_000): Promise<Run> {
-  const p = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-  running.add(p);
-  let stdout = '';
-  let stderr = '';
-  p.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
-  p.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-  const timer = setTimeout(() => p.kill('SIGKILL'), timeoutMs);
-  return new Promise((resolve, reject) => {
-    p.once('error', reject);
-    p.once('close', (code) => {
-      clearTimeout(timer);
-      running.delete(p);
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
 
 /** Log lines with message `msg` (and, if given, fields matching `where`). */
 export function logged(b: TestBroker, msg: string, where: Partial<Record<string, unknown>> = {}): LogFields[] {

@@ -18,7 +18,7 @@ import { silentLogger } from '../../src/core/log.js';
 import { MemoryStore } from '../../storage/memory.js';
 import { MAIN, freePort, startBrokerProcess, type BrokerProcess } from '../helpers/process-broker.js';
 import { issue, makeDevCerts, tempDir } from './certs.js';
-import { run } from './run.js';
+import { run } from '../helpers/run.js';
 
 function reason(raw: unknown): string {
   try {

@@ -13,7 +13,7 @@ import { allowAll, type AccessControl, type Credentials } from '../../src/core/a
 import { startBroker } from '../helpers/broker.js';
 import { connect, until } from '../helpers/mqtt.js';
 import { handshake, issue, makeCa, makeDevCerts, tempDir } from './certs.js';
-import { run } from './run.js';
+import { run } from '../helpers/run.js';
 
 const nonce = (): string => Math.random().toString(36).slice(2, 10);
 

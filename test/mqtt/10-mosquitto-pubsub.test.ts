@@ -3,41 +3,11 @@
  * mosquitto_pub / mosquitto_sub at QoS 0/1/2 in MQTT 3.1.1 and 5, retained messages, wildcards,
  * v5 properties. MQTT.js sits on the other side of each exchange.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { startBroker } from '../helpers/broker.js';
+import { run as start, type Run } from '../helpers/run.js';
 import { connect, until } from '../helpers/mqtt.js';
 import { connectSync, got, nonce, synced } from '../helpers/sync.js';
-
-interface Run {
-  readonly code: number | null;
-  readonly stdout: string;
-  readonly stderr: string;
-}
-
-const running = new Set<ChildProcess>();
-afterAll(() => {
-  for (const p of running) p.kill('SIGKILL');
-});
-
-/** Starts `cmd`; the promise settles when it exits (killed after `timeoutMs`). */
-function start(cmd: string, args: string[], timeoutMs = 10_000): Promise<Run> {
-  const p = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-  running.add(p);
-  let stdout = '';
-  let stderr = '';
-  p.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
-  p.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-  const timer = setTimeout(() => p.kill('SIGKILL'), timeoutMs);
-  return new Promise((resolve, reject) => {
-    p.once('error', reject);
-    p.once('close', (code) => {
-      clearTimeout(timer);
-      running.delete(p);
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
 
 const VERSIONS = [
   ['mqttv311', 4],

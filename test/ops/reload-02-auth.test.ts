@@ -14,7 +14,7 @@ import { StompRaw, hdr } from '../helpers/stomp.js';
 import { tempDir } from '../helpers/disk.js';
 import { RC, connack, mosquittoPasswd, publishCode, subscribeCode } from '../security/setup.js';
 import { LOOPBACK, startFileBroker } from './reload-helpers.js';
-import { run } from '../listeners/run.js';
+import { run } from '../helpers/run.js';
 
 describe('reload: ACL files', async () => {
   const dir = tempDir('junction-reload-acl-');

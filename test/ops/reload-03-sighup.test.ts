@@ -12,7 +12,7 @@ import { tempDir } from '../helpers/disk.js';
 import { connect, until } from '../helpers/mqtt.js';
 import { freePort, startBrokerProcess } from '../helpers/process-broker.js';
 import { RC, connack, mosquittoPasswd } from '../security/setup.js';
-import { run } from '../listeners/run.js';
+import { run } from '../helpers/run.js';
 
 describe('SIGHUP on junction start', () => {
   it('changed, broken and revoked-user configurations; log reopened after logrotate', async () => {

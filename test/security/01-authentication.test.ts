@@ -16,7 +16,7 @@ import { connect, sleep, until } from '../helpers/mqtt.js';
 import { freePort } from '../helpers/process-broker.js';
 import { StompRaw, hdr, stompitConnect, stompitDisconnect, stompjsConnect } from '../helpers/stomp.js';
 import { makeDevCerts } from '../listeners/certs.js';
-import { run } from '../listeners/run.js';
+import { run } from '../helpers/run.js';
 import { RC, accepting, connack, junctionPasswd, mosquittoPasswd, nonce, publishCode, setPassword, subscribeCode } from './setup.js';
 
 describe('authentication: password file', async () => {

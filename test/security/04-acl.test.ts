@@ -16,7 +16,7 @@ import { tempDir } from '../helpers/disk.js';
 import { connect, sleep, until } from '../helpers/mqtt.js';
 import { RawClient } from '../helpers/raw.js';
 import { StompRaw, hdr } from '../helpers/stomp.js';
-import { run } from '../listeners/run.js';
+import { run } from '../helpers/run.js';
 import { nonce, publishCode, subscribeCode } from './setup.js';
 
 export const ACL = `

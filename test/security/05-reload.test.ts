@@ -14,7 +14,7 @@ import { tempDir } from '../helpers/disk.js';
 import { connect, sleep, until } from '../helpers/mqtt.js';
 import { MAIN, freePort, startBrokerProcess } from '../helpers/process-broker.js';
 import { StompRaw } from '../helpers/stomp.js';
-import { run } from '../listeners/run.js';
+import { run } from '../helpers/run.js';
 import { RC, connack, junctionPasswd, mosquittoPasswd, nonce, publishCode, replaceFile, setPassword, subscribeCode } from './setup.js';
 
 const acl = (...daveRules: string[]): string => ['user admin', 'topic readwrite #', 'user dave', ...daveRules, ''].join('\n');

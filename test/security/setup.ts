@@ -9,7 +9,7 @@ import net from 'node:net';
 import type { MqttClient } from 'mqtt';
 import { RawClient } from '../helpers/raw.js';
 import { MAIN } from '../helpers/process-broker.js';
-import { run, type Run } from '../listeners/run.js';
+import { run, type Run } from '../helpers/run.js';
 
 export const nonce = (): string => Math.random().toString(36).slice(2, 10);
 
