@@ -285,7 +285,8 @@ export class SysPublisher {
     queueMicrotask(() => this.publish(topic, body, false));
   }
 
-  private connectedPayload(c: ClientInfo): object {
+  /** What EMQX's connected and disconnected events both carry. */
+  private clientFields(c: ClientInfo): Record<string, unknown> {
     return {
       clientid: c.clientId,
       username: c.username ?? null,
@@ -293,6 +294,12 @@ export class SysPublisher {
       sockport: c.localPort,
       proto_name: c.protocol === 'mqtt' ? (c.protoVer === 3 ? 'MQIsdp' : 'MQTT') : 'STOMP',
       proto_ver: c.protoVer,
+    };
+  }
+
+  private connectedPayload(c: ClientInfo): object {
+    return {
+      ...this.clientFields(c),
       keepalive: c.keepalive,
       clean_start: c.cleanStart,
       expiry_interval: c.expiryInterval,
@@ -306,12 +313,7 @@ export class SysPublisher {
 
   private disconnectedPayload(c: ClientInfo, reason: CloseKind, at: number): object {
     return {
-      clientid: c.clientId,
-      username: c.username ?? null,
-      ipaddress: hostOf(c.remoteAddress),
-      sockport: c.localPort,
-      proto_name: c.protocol === 'mqtt' ? (c.protoVer === 3 ? 'MQIsdp' : 'MQTT') : 'STOMP',
-      proto_ver: c.protoVer,
+      ...this.clientFields(c),
       reason,
       connected_at: c.connectedAt,
       disconnected_at: at,
